@@ -1,0 +1,29 @@
+"""User-facing errors: each names the file (or source) and what is wrong with it."""
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+class StylediscoverError(Exception):
+    """An error caused by the user's input; the CLI prints it without a traceback."""
+
+
+class InputError(StylediscoverError):
+    """Bad input in a file: names the file, the field (if any) and the problem."""
+
+    def __init__(self, source: str | Path, problem: str, field: str | None = None):
+        self.source, self.field, self.problem = str(source), field, problem
+        where = f"{source}: {field}" if field else str(source)
+        super().__init__(f"{where}: {problem}")
+
+
+class DownloadError(StylediscoverError):
+    """A known checkpoint could not be downloaded or failed its checksum."""
+
+
+def from_validation_error(source: str | Path, exc: ValidationError, prefix: str = "") -> InputError:
+    """The first pydantic validation problem as an InputError naming its dotted field."""
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+    return InputError(source, err["msg"], field or None)

@@ -1,0 +1,53 @@
+"""Recognises a checkpoint file's format from its first bytes and loads it into Generator."""
+
+import struct
+from enum import Enum
+from pathlib import Path
+
+from stylediscover.errors import InputError
+from stylediscover.generators.native import load_native
+from stylediscover.generators.network import Generator
+from stylediscover.generators.nvidia_pickle import load_nvidia_pickle
+from stylediscover.generators.rosinality import load_rosinality
+
+
+class CheckpointFormat(str, Enum):
+    NVIDIA_PKL = "nvidia-pkl"
+    ROSINALITY_PT = "rosinality-pt"
+    NATIVE = "native"
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def detect_format(path: Path) -> CheckpointFormat:
+    """nvidia-pkl: a bare pickle; rosinality-pt: a torch.save file; native: safetensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if len(head) < 9:
+        raise InputError(path, f"file is empty or truncated ({path.stat().st_size} bytes)")
+    if head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC):
+        return CheckpointFormat.ROSINALITY_PT
+    if head[0] == 0x80:
+        return CheckpointFormat.NVIDIA_PKL
+    header_len = struct.unpack("<Q", head[:8])[0]
+    if head[8:9] == b"{" and header_len < path.stat().st_size:
+        return CheckpointFormat.NATIVE
+    raise InputError(path, "not a recognised generator checkpoint (expected a stylegan2-ada-pytorch .pkl, "
+                     "a rosinality .pt or a stylediscover .safetensors file)")
+
+
+LOADERS = {
+    CheckpointFormat.NVIDIA_PKL: load_nvidia_pickle,
+    CheckpointFormat.ROSINALITY_PT: load_rosinality,
+    CheckpointFormat.NATIVE: load_native,
+}
+
+
+def load_checkpoint(path: Path) -> Generator:
+    """Any supported checkpoint file → Generator in eval mode, float32, on the CPU."""
+    return LOADERS[detect_format(path)](Path(path))

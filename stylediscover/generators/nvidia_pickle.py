@@ -1,0 +1,162 @@
+"""NVIDIA stylegan2-ada-pytorch snapshots (`.pkl`), read without NVIDIA's code and without executing anything.
+
+A snapshot pickles each network through `torch_utils.persistence._reconstruct_persistent_obj(meta)`;
+`meta['state']` is the module's `__dict__` (`_parameters`, `_buffers`, `_modules`, plain attributes)
+and `meta['module_src']` is Python source that NVIDIA's loader would `exec`. The restricted
+unpickler below resolves only the handful of globals a genuine snapshot references, turns each
+persistent object into a plain `PersistentRecord`, and never looks at `module_src`.
+"""
+
+import io
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+from numpy._core.multiarray import scalar as numpy_scalar
+
+from stylediscover.errors import InputError
+from stylediscover.generators.network import Generator, GeneratorConfig, build_generator, resample_filter
+
+
+class PersistentRecord:
+    """What a `torch_utils.persistence` object becomes here: its class name and its `__dict__`."""
+
+    def __init__(self, meta: dict):
+        if not isinstance(meta, dict) or meta.get("type") != "class" or "state" not in meta:
+            raise pickle.UnpicklingError("malformed torch_utils.persistence record")
+        self.class_name: str = str(meta.get("class_name"))
+        self.state: dict = dict(meta["state"] or {})
+
+    def child(self, name: str) -> "PersistentRecord":
+        return self.state["_modules"][name]
+
+    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """All parameters and buffers below this module, by dotted name as in a state dict."""
+        out = {}
+        for group in ("_parameters", "_buffers"):
+            for name, value in (self.state.get(group) or {}).items():
+                if value is not None:
+                    out[prefix + name] = torch.as_tensor(value).detach()
+        for name, module in (self.state.get("_modules") or {}).items():
+            if isinstance(module, PersistentRecord):
+                out.update(module.tensors(f"{prefix}{name}."))
+        return out
+
+
+class EasyDict(dict):
+    """Stand-in for `dnnlib.util.EasyDict` (a dict with attribute access)."""
+
+
+def _load_storage(data: bytes) -> Any:
+    """`torch.storage._load_from_bytes`: a nested torch.save stream, read with weights_only."""
+    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+
+
+def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, state: Any = None) -> torch.Tensor:
+    return data
+
+
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("dnnlib.util", "EasyDict"): EasyDict,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage,
+    ("numpy.core.multiarray", "scalar"): numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): numpy_scalar,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class SnapshotUnpickler(pickle.Unpickler):
+    """Resolves only the globals of a genuine snapshot; anything else is refused before it is touched."""
+
+    def __init__(self, file: BinaryIO, source: str):
+        super().__init__(file)
+        self.source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        target = _ALLOWED_GLOBALS.get((module, name))
+        if target is not None:
+            return target
+        if module.startswith("dnnlib.tflib"):
+            raise InputError(self.source, "this is a TensorFlow StyleGAN pickle; convert it to a "
+                             "stylegan2-ada-pytorch snapshot with NVIDIA's legacy.py first")
+        raise InputError(self.source, f"refusing to load: the pickle references the global "
+                         f"'{module}.{name}', which is not part of a stylegan2-ada-pytorch snapshot "
+                         "(nothing from the file was executed)")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise InputError(self.source, "refusing to load: unexpected persistent id in the pickle")
+
+
+def read_snapshot(path: Path) -> dict:
+    """The snapshot's top-level dict, with networks as `PersistentRecord`s."""
+    try:
+        with open(path, "rb") as f:
+            data = SnapshotUnpickler(f, str(path)).load()
+    except InputError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,
+            IndexError, RuntimeError) as exc:
+        raise InputError(path, f"corrupt or truncated pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"expected a snapshot dict with key 'G_ema', found {type(data).__name__}")
+    return data
+
+
+def _config_from_record(g: PersistentRecord, path: Path) -> GeneratorConfig:
+    """Architecture read from the recorded attributes and weight shapes of `G_ema`."""
+    state, mapping, synthesis = g.state, g.child("mapping"), g.child("synthesis")
+    if state.get("c_dim", 0):
+        raise InputError(path, f"conditional generators are not supported (c_dim={state['c_dim']})", "G_ema.c_dim")
+    blocks = {int(n[1:]): b for n, b in synthesis.state["_modules"].items() if n.startswith("b")}
+    for res, block in blocks.items():
+        if block.state.get("architecture", "skip") != "skip":
+            raise InputError(path, f"only the 'skip' architecture is supported, found "
+                             f"{block.state['architecture']!r}", f"G_ema.synthesis.b{res}.architecture")
+        layer = block.child("conv1")
+        if layer.state.get("activation", "lrelu") != "lrelu":
+            raise InputError(path, "only lrelu activations are supported", f"G_ema.synthesis.b{res}.conv1.activation")
+    conv1 = blocks[4].child("conv1")
+    fc0 = mapping.child("fc0")
+    return GeneratorConfig(
+        z_dim=int(state["z_dim"]), w_dim=int(state["w_dim"]), resolution=int(state["img_resolution"]),
+        img_channels=int(state["img_channels"]),
+        channels={res: int(block.child("conv1").state["_parameters"]["weight"].shape[0]) for res, block in blocks.items()},
+        mapping_layers=int(mapping.state["num_layers"]),
+        mapping_hidden=int(fc0.state["_parameters"]["weight"].shape[0]),
+        mapping_lr_multiplier=float(fc0.state["bias_gain"]),
+        w_avg_beta=float(mapping.state.get("w_avg_beta") or 0.995),
+        conv_clamp=conv1.state.get("conv_clamp"),
+        use_noise=bool(conv1.state.get("use_noise", True)),
+    )
+
+
+def load_nvidia_pickle(path: Path) -> Generator:
+    """`G_ema` of a stylegan2-ada-pytorch snapshot as this project's Generator (float32)."""
+    snapshot = read_snapshot(path)
+    g = snapshot.get("G_ema")
+    if not isinstance(g, PersistentRecord):
+        raise InputError(path, f"no generator network in the snapshot (keys: {sorted(map(str, snapshot))})", "G_ema")
+    if g.class_name != "Generator":
+        raise InputError(path, f"expected class 'Generator', found {g.class_name!r}", "G_ema")
+    try:
+        config = _config_from_record(g, path)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(path, f"snapshot layout not recognised ({type(exc).__name__}: {exc})", "G_ema") from None
+    tensors = g.tensors()
+    standard = resample_filter()
+    for name in [n for n in tensors if n.endswith("resample_filter")]:
+        if not torch.allclose(tensors.pop(name).float(), standard):
+            raise InputError(path, "only the [1, 3, 3, 1] resample filter is supported", f"G_ema.{name}")
+    return build_generator(config, {k: v.float() for k, v in tensors.items()}, path)

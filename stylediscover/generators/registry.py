@@ -1,0 +1,97 @@
+"""Known public checkpoints by name, downloaded into a cache with a progress bar and a checksum check.
+
+Cache: `$STYLEDISCOVER_CACHE` (default `~/.cache/stylediscover`)/generators/<file name>.
+Where the registry pins no sha256, the hash of the first complete download is written beside the
+file (`<file>.sha256`) and every later use is checked against it (trust on first use).
+"""
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stylediscover.errors import DownloadError
+
+NVIDIA_CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+
+
+@dataclass(frozen=True)
+class KnownCheckpoint:
+    name: str
+    url: str
+    format: str
+    resolution: int
+    description: str
+    sha256: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+KNOWN_CHECKPOINTS = {c.name: c for c in (
+    KnownCheckpoint("ffhq1024", f"{NVIDIA_CDN}/ffhq.pkl", "nvidia-pkl", 1024,
+                    "NVIDIA stylegan2-ada-pytorch FFHQ 1024×1024 (ADA)"),
+    KnownCheckpoint("ffhq512", f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res512-mirror-stylegan2-noaug.pkl",
+                    "nvidia-pkl", 512, "NVIDIA FFHQ 512×512 StyleGAN2 config, no augmentation (the ContraFeat paper's)"),
+    KnownCheckpoint("ffhq256", f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl",
+                    "nvidia-pkl", 256, "NVIDIA FFHQ 256×256 paper256 config, no augmentation"),
+    KnownCheckpoint("afhqcat512", f"{NVIDIA_CDN}/afhqcat.pkl", "nvidia-pkl", 512, "NVIDIA AFHQ Cat 512×512 (ADA)"),
+)}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STYLEDISCOVER_CACHE", Path.home() / ".cache" / "stylediscover")) / "generators"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _expected_hash(entry: KnownCheckpoint, target: Path) -> str | None:
+    recorded = target.with_name(target.name + ".sha256")
+    return entry.sha256 or (recorded.read_text().strip() if recorded.exists() else None)
+
+
+def fetch(name: str, timeout_s: float = 30.0) -> Path:
+    """Path of the cached checkpoint `name`, downloading it first when missing."""
+    if name not in KNOWN_CHECKPOINTS:
+        raise DownloadError(f"unknown checkpoint name {name!r}; known: {', '.join(KNOWN_CHECKPOINTS)}")
+    entry = KNOWN_CHECKPOINTS[name]
+    target = cache_dir() / entry.filename
+    if target.exists():
+        expected = _expected_hash(entry, target)
+        if expected and sha256_of(target) != expected:
+            raise DownloadError(f"{target}: sha256 does not match {expected}; delete the file to download it again")
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(entry.url, timeout=timeout_s) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=entry.filename) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(f"cannot download {name} from {entry.url} ({reason}). This machine may be offline: "
+                            f"download the file elsewhere and pass its local path instead of the name (--generator PATH), or place it at {target}") from None
+    digest = sha256_of(partial)
+    if entry.sha256 and digest != entry.sha256:
+        partial.unlink()
+        raise DownloadError(f"{entry.url}: downloaded file has sha256 {digest}, expected {entry.sha256}")
+    shutil.move(partial, target)
+    if not entry.sha256:
+        target.with_name(target.name + ".sha256").write_text(digest + "\n")
+    return target

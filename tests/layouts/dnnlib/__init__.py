@@ -1,0 +1,1 @@
+from dnnlib.util import EasyDict  # noqa: F401
