@@ -110,3 +110,94 @@ def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode
     options = dict(generator=str(source), seeds=seed_list, psi=truncation_psi, noise_mode=noise_mode)
     out.with_suffix(".json").write_text(json.dumps(options, indent=2) + "\n")
     click.echo(f"wrote {out} ({len(seed_list)} images, {generator.resolution}px)")
+
+
+def _apply_overrides(model_cls, base: dict, overrides: tuple[str, ...], source: str):
+    """Validates `base` updated with dotted `key=value` overrides (values parsed as YAML)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from stylediscover.errors import InputError, from_validation_error
+
+    data = dict(base)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(source, f"expected key=value, got {item!r}", "--set")
+        target = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = yaml.safe_load(value)
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(source, exc) from None
+
+
+@main.group()
+def shapes() -> None:
+    """The embedded offline domain: renders, its StyleGAN2 and its attribute predictor."""
+
+
+@shapes.command("render")
+@click.option("--n", "count", type=int, default=64, show_default=True, help="Number of renders.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resolution", type=int, default=32, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG grid.")
+def shapes_render(count: int, seed: int, resolution: int, out: Path) -> None:
+    """Writes a grid of renders with their factors (JSON beside the PNG).
+
+    \b
+    Example:
+      stylediscover shapes render --n 64 --out renders.png
+    """
+    from stylediscover.imaging import grid, save_png
+    from stylediscover.shapes.factors import FACTOR_NAMES
+    from stylediscover.shapes.render import render_seeded
+
+    images, factors = render_seeded(count, seed, resolution)
+    save_png(grid(images), out)
+    rows = [dict(zip(FACTOR_NAMES, map(float, row))) for row in factors]
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    click.echo(f"wrote {out}")
+
+
+@shapes.command("train-generator")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run directory; an existing checkpoint there is resumed.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
+@_friendly_errors
+def shapes_train_generator(run_dir: Path, overrides: tuple[str, ...]) -> None:
+    """Trains (or resumes) the shapes StyleGAN2; writes generator/discriminator.safetensors into RUN_DIR.
+
+    \b
+    Example (the shipped model's command):
+      stylediscover shapes train-generator --run-dir runs/shapes-gan
+      stylediscover shapes train-generator --run-dir runs/try --set steps=2000 --set r1_gamma=0.1
+    """
+    from stylediscover.shapes.train_gan import GanTrainConfig, train
+
+    options = run_dir / "options.json"
+    base = json.loads(options.read_text()) if options.exists() else {}
+    cfg = _apply_overrides(GanTrainConfig, base, overrides, str(options) if options.exists() else "--set")
+    train(cfg, run_dir)
+
+
+@shapes.command("train-predictor")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .safetensors; held-out metrics go to the .json beside it.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
+@_friendly_errors
+def shapes_train_predictor(out: Path, overrides: tuple[str, ...]) -> None:
+    """Trains the attribute predictor on renders and reports held-out R² and shape accuracy.
+
+    \b
+    Example (the shipped predictor's command):
+      stylediscover shapes train-predictor --out stylediscover/shapes/weights/predictor.safetensors
+    """
+    from stylediscover.shapes.train_predictor import PredictorTrainConfig, train_predictor
+
+    metrics = train_predictor(_apply_overrides(PredictorTrainConfig, {}, overrides, "--set"), out)
+    for name, value in metrics.items():
+        click.echo(f"{name:<28} {value:.4f}")

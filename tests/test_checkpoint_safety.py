@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import LAYOUTS
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from conftest import LAYOUTS
 from stylediscover.cli import main
 from stylediscover.errors import InputError
 from stylediscover.generators import load_generator

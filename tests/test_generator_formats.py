@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 import torch
 from click.testing import CliRunner
-
 from conftest import relative_error
+
 from stylediscover.cli import main
 from stylediscover.generators import CheckpointFormat, detect_format, load_generator
 

@@ -8,15 +8,12 @@ mathematically identical to the per-sample grouped convolution and faster on CPU
 """
 
 import math
-from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
-
-from stylediscover.errors import InputError
 
 NoiseMode = Literal["const", "random", "none"]
 LRELU_GAIN = math.sqrt(2.0)
@@ -283,20 +280,3 @@ class Generator(nn.Module):
         """z [B, z_dim] → images [B, img_channels, H, W]."""
         return self.synthesis(self.mapping(z, truncation_psi), noise_mode)
 
-
-def build_generator(config: GeneratorConfig, state_dict: dict[str, torch.Tensor], source: str | Path) -> Generator:
-    """A Generator of `config` holding exactly `state_dict`; mismatches are named."""
-    generator = Generator(config).eval().requires_grad_(False)
-    expected = generator.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = [f"{k} {tuple(state_dict[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-             if k in state_dict and state_dict[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        details = "; ".join(part for part in (
-            f"missing {missing[:5]}" if missing else "",
-            f"unexpected {unexpected[:5]}" if unexpected else "",
-            f"shape mismatch {wrong[:5]}" if wrong else "") if part)
-        raise InputError(source, f"weights do not match the architecture: {details}")
-    generator.load_state_dict(state_dict)
-    return generator

@@ -18,7 +18,8 @@ import torch
 from numpy._core.multiarray import scalar as numpy_scalar
 
 from stylediscover.errors import InputError
-from stylediscover.generators.network import Generator, GeneratorConfig, build_generator, resample_filter
+from stylediscover.generators.network import Generator, GeneratorConfig, resample_filter
+from stylediscover.weights import build_module
 
 
 class PersistentRecord:
@@ -159,4 +160,4 @@ def load_nvidia_pickle(path: Path) -> Generator:
     for name in [n for n in tensors if n.endswith("resample_filter")]:
         if not torch.allclose(tensors.pop(name).float(), standard):
             raise InputError(path, "only the [1, 3, 3, 1] resample filter is supported", f"G_ema.{name}")
-    return build_generator(config, {k: v.float() for k, v in tensors.items()}, path)
+    return build_module(Generator, config, {k: v.float() for k, v in tensors.items()}, path)

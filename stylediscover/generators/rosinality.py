@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from stylediscover.errors import InputError
-from stylediscover.generators.network import Generator, GeneratorConfig, build_generator
+from stylediscover.generators.network import Generator, GeneratorConfig
+from stylediscover.weights import build_module
 
 ROSINALITY_LR_MLP = 0.01
 W_AVG_SAMPLES = 10_000
@@ -91,7 +92,7 @@ def load_rosinality(path: Path) -> Generator:
         raise InputError(path, f"rosinality generator layout not recognised (missing {exc})", "g_ema") from None
     latent_avg = ckpt.get("latent_avg")
     state["mapping.w_avg"] = torch.zeros(config.w_dim) if latent_avg is None else latent_avg.float().flatten()
-    generator = build_generator(config, state, path)
+    generator = build_module(Generator, config, state, path)
     if latent_avg is None:
         with torch.no_grad():
             z = torch.randn(W_AVG_SAMPLES, config.z_dim, generator=torch.Generator().manual_seed(0))

@@ -12,10 +12,9 @@ import pickle
 import sys
 from pathlib import Path
 
-import torch
-
 import nvidia_networks
 import rosinality_networks
+import torch
 from dnnlib import EasyDict
 
 CHANNELS = {4: 64, 8: 64, 16: 32, 32: 16}

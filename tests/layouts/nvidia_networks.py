@@ -9,7 +9,6 @@ per-sample demodulated weights), resampling goes through a reference `upfirdn2d`
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from torch_utils import persistence
 
 

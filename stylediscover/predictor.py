@@ -1,0 +1,92 @@
+"""Attribute predictor P: image → attributes, a small CNN with one head per attribute.
+
+Head kinds: `linear` (one regressed value), `hue` (cos and sin of 2π·hue, read back as a hue in
+turns), `categorical` (class logits, read back as probabilities). Images [B, 3, H, W] in [-1, 1]
+are resized to `input_resolution` first. Stored as safetensors with the JSON config in metadata.
+"""
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from stylediscover.weights import load_network, save_network
+
+FORMAT_TAG = "stylediscover.predictor"
+
+
+class Head(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Literal["linear", "hue", "categorical"]
+    low: float = 0.0
+    high: float = 1.0
+    classes: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return {"linear": 1, "hue": 2, "categorical": len(self.classes)}[self.kind]
+
+
+class PredictorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    heads: list[Head] = Field(min_length=1)
+    input_resolution: int = 32
+    channels: tuple[int, ...] = (32, 64, 128, 128)
+    hidden: int = 256
+
+
+class AttributePredictor(nn.Module):
+    """images [B, 3, H, W] → raw head outputs [B, sum(head widths)]."""
+
+    def __init__(self, config: PredictorConfig):
+        super().__init__()
+        self.config = config
+        layers, in_ch = [], 3
+        for i, ch in enumerate(config.channels):
+            layers += [nn.Conv2d(in_ch, ch, 3, stride=1 if i == 0 else 2, padding=1), nn.BatchNorm2d(ch), nn.ReLU()]
+            in_ch = ch
+        self.trunk = nn.Sequential(*layers)
+        side = config.input_resolution // 2 ** (len(config.channels) - 1)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * side * side, config.hidden), nn.ReLU())
+        self.out = nn.Linear(config.hidden, sum(h.width for h in config.heads))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        r = self.config.input_resolution
+        if images.shape[-1] != r:
+            images = F.interpolate(images, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+        return self.out(self.fc(self.trunk(images)))
+
+    def split(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs [B, W] → per-head slices."""
+        out, i = {}, 0
+        for head in self.config.heads:
+            out[head.name] = raw[:, i:i + head.width]
+            i += head.width
+        return out
+
+    def read(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-head readings: linear [B] value, hue [B] in turns [0, 1), categorical [B, C] probabilities."""
+        readings = {}
+        for head, part in zip(self.config.heads, self.split(raw).values()):
+            if head.kind == "linear":
+                readings[head.name] = part[:, 0]
+            elif head.kind == "hue":
+                readings[head.name] = torch.atan2(part[:, 1], part[:, 0]) / (2 * math.pi) % 1.0
+            else:
+                readings[head.name] = part.softmax(dim=1)
+        return readings
+
+
+def save_predictor(model: AttributePredictor, path: Path, **metadata: str) -> None:
+    save_network(model, path, FORMAT_TAG, **metadata)
+
+
+def load_predictor(path: Path) -> AttributePredictor:
+    return load_network(path, FORMAT_TAG, AttributePredictor, PredictorConfig)
