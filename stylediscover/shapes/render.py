@@ -97,7 +97,7 @@ def render(factors: torch.Tensor, resolution: int = 32) -> torch.Tensor:
     return img * 2 - 1
 
 
-def render_seeded(n: int, seed: int, resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """n renders and their factors, deterministic from seed: ([n, 3, R, R], [n, 6])."""
+def render_seeded(n: int, seed: int, resolution: int = 32, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """n renders and their factors, deterministic from seed: ([n, 3, R, R], [n, 6]); rendered `chunk` at a time."""
     factors = sample_factors(n, torch.Generator().manual_seed(seed))
-    return render(factors, resolution), factors
+    return torch.cat([render(part, resolution) for part in factors.split(chunk)]), factors

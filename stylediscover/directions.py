@@ -1,0 +1,116 @@
+"""The exported directions format: `<name>.safetensors` + `<name>.json` manifest + `<name>_npy/`.
+
+safetensors tensors:
+  deltas      [K, L, d]  per-layer edit D_k, evaluated at w_avg for input-dependent navigators
+  attention   [K, L]     α_k
+  directions  [K, d]     unit-RMS base direction u_k (at w_avg for adaptive directions)
+  navigator.* the navigator's own weights (rebuild with the manifest's config for input-dependent use)
+manifest (JSON): format, generator {source, sha256, num_ws, w_dim, resolution}, config (the whole
+trial config), scale (the edit strength the metrics used, recommended for edits), attributes,
+directions [{index, dominant_attribute, response, layers [first, last]}], metrics.
+`<name>_npy/direction_<k>_<attribute>_layers_<first>-<last>.npy`: u_k [d] as float32, the form
+GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last inclusive).
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from stylediscover.errors import InputError
+
+FORMAT = "stylediscover.directions/1"
+LAYER_RANGE_FRACTION = 0.5
+
+
+@dataclass
+class Directions:
+    deltas: torch.Tensor
+    attention: torch.Tensor
+    directions: torch.Tensor
+    manifest: dict
+
+    def index(self, key: int | str) -> int:
+        """A direction by index or by dominant-attribute name (the strongest such direction)."""
+        entries = self.manifest["directions"]
+        if isinstance(key, int) or str(key).isdigit():
+            k = int(key)
+            if not 0 <= k < len(entries):
+                raise InputError(self.manifest.get("path", "directions"), f"no direction {k} (0..{len(entries) - 1})")
+            return k
+        matches = [e for e in entries if e["dominant_attribute"] == key]
+        if not matches:
+            known = sorted({e["dominant_attribute"] for e in entries})
+            raise InputError(self.manifest.get("path", "directions"), f"no direction dominated by {key!r}; "
+                             f"known: {known}")
+        return max(matches, key=lambda e: e["response"])["index"]
+
+
+def layer_range(attention: torch.Tensor) -> tuple[int, int]:
+    """First and last layer whose attention is at least half the maximum, for one direction [L]."""
+    idx = (attention >= LAYER_RANGE_FRACTION * attention.max()).nonzero().flatten()
+    return int(idx.min()), int(idx.max())
+
+
+@torch.no_grad()
+def export_directions(path: Path, navigator, generator, generator_info: dict, config: dict, responses: torch.Tensor,
+                      attributes: list[str], metrics: dict, scale: float) -> Path:
+    """Writes the three parts of the format for `navigator` evaluated at the generator's w_avg."""
+    w_avg = generator.mapping.w_avg.view(1, 1, -1).expand(1, generator.num_ws, -1)
+    deltas = navigator.all_deltas(w_avg)[0]
+    attention = navigator.attention(w_avg)
+    attention = attention[0] if attention.dim() == 3 else attention
+    directions = navigator.directions(w_avg)
+    directions = directions[0] if directions.dim() == 3 else directions
+    tensors = {"deltas": deltas, "attention": attention, "directions": directions}
+    tensors |= {f"navigator.{k}": v for k, v in navigator.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().float().contiguous() for k, v in tensors.items()}, str(path), metadata={"format": FORMAT})
+    npy_dir = path.with_name(path.stem + "_npy")
+    npy_dir.mkdir(exist_ok=True)
+    for old in npy_dir.glob("direction_*.npy"):
+        old.unlink()
+    entries = []
+    for k in range(deltas.shape[0]):
+        first, last = layer_range(attention[k])
+        best = int(responses[k].argmax())
+        entries.append({"index": k, "dominant_attribute": attributes[best], "response": float(responses[k, best]),
+                        "responses": [float(x) for x in responses[k]], "layers": [first, last]})
+        np.save(npy_dir / f"direction_{k:02d}_{attributes[best]}_layers_{first}-{last}.npy",
+                directions[k].numpy().astype(np.float32))
+    manifest = {"format": FORMAT, "generator": generator_info, "config": config, "scale": scale,
+                "attributes": attributes, "directions": entries, "metrics": metrics}
+    path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def load_directions(path: Path, generator=None) -> Directions:
+    """Reads an export; with `generator`, checks num_ws and w_dim match it."""
+    path = Path(path)
+    manifest_path = path.with_suffix(".json")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise InputError(manifest_path, "missing manifest beside the directions file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(manifest_path, f"not valid JSON ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise InputError(manifest_path, f"expected {FORMAT!r}, found {manifest.get('format')!r}", "format")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in ("deltas", "attention", "directions")}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read directions ({exc})") from None
+    manifest["path"] = str(path)
+    if generator is not None:
+        want = (generator.num_ws, generator.w_dim)
+        have = tuple(tensors["deltas"].shape[1:])
+        if have != want:
+            raise InputError(path, f"directions are for num_ws × w_dim = {have[0]} × {have[1]}, the generator has "
+                             f"{want[0]} × {want[1]}", "deltas")
+    return Directions(manifest=manifest, **tensors)

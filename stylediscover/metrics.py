@@ -1,0 +1,85 @@
+"""Disentanglement metrics from an attribute predictor P (DESIGN.md §2).
+
+For each direction k, N codes w (seeded, the same for every k, truncation ψ) are edited both ways,
+x± = G(w ± s·D_k(w)), and the attribute response a_k = |mean(P(x+) − P(x−))| ∈ R^A is read per head:
+  linear       |mean(v+ − v−)| / (high − low)                  (full range of the attribute = 1)
+  hue          |mean(wrap(h+ − h−))| / 0.5, wrap into [−0.5, 0.5) turns (half a turn = 1)
+  categorical  0.5 · Σ_c |mean(p+_c − p−_c)|                   (total variation of the mean change)
+With ã_k = a_k / max_j a_kj:
+  score        mean_k (1 − second-largest entry of ã_k)         higher is better
+  n_discovered number of distinct attributes that are the arg-max of at least one direction
+"""
+
+from collections.abc import Callable
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from stylediscover.predictor import AttributePredictor
+
+DeltaFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class MetricsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = Field(200, ge=2, description="N codes per direction")
+    scale: float = Field(1.0, gt=0, description="edit strength s in x± = G(w ± s·D_k(w))")
+    truncation_psi: float = 0.5
+    seed: int = 12345
+    batch: int = 100
+
+
+def head_responses(predictor: AttributePredictor, plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:
+    """Raw predictor outputs of x+ and x− [N, W] → a_k [A] (see module docstring)."""
+    p, m = predictor.read(plus), predictor.read(minus)
+    out = []
+    for head in predictor.config.heads:
+        if head.kind == "linear":
+            out.append((p[head.name] - m[head.name]).mean().abs() / (head.high - head.low))
+        elif head.kind == "hue":
+            wrapped = (p[head.name] - m[head.name] + 0.5) % 1.0 - 0.5
+            out.append(wrapped.mean().abs() / 0.5)
+        else:
+            out.append(0.5 * (p[head.name] - m[head.name]).mean(dim=0).abs().sum())
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predictor: AttributePredictor,
+                        cfg: MetricsConfig, scales: torch.Tensor | None = None) -> torch.Tensor:
+    """The K × A response matrix. delta_fn(ws [B, L, d], k [B]) → deltas [B, L, d]; scales [K] override cfg.scale."""
+    z = torch.randn(cfg.samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    ws_all = generator.mapping(z, truncation_psi=cfg.truncation_psi)
+    rows = []
+    for k in range(num_directions):
+        s = float(scales[k]) if scales is not None else cfg.scale
+        plus, minus = [], []
+        for ws in ws_all.split(cfg.batch):
+            d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long))
+            images = generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const")
+            raw = predictor(images)
+            plus.append(raw[: len(ws)])
+            minus.append(raw[len(ws):])
+        rows.append(head_responses(predictor, torch.cat(plus), torch.cat(minus)))
+    return torch.stack(rows)
+
+
+def normalised(responses: torch.Tensor) -> torch.Tensor:
+    """ã_k = a_k / max_j a_kj, [K, A]."""
+    return responses / responses.amax(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def score(responses: torch.Tensor) -> float:
+    """mean_k (1 − second-largest entry of ã_k)."""
+    second = normalised(responses).topk(2, dim=1).values[:, 1]
+    return float((1 - second).mean())
+
+
+def n_discovered(responses: torch.Tensor) -> int:
+    """Number of distinct attributes that are the arg-max of at least one direction."""
+    return int(responses.argmax(dim=1).unique().numel())
+
+
+def dominant_attributes(responses: torch.Tensor, names: list[str]) -> list[str]:
+    return [names[i] for i in responses.argmax(dim=1).tolist()]

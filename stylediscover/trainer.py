@@ -1,0 +1,210 @@
+"""One trial: a config → a trained navigator, evaluated periodically, checkpointed, resumable bit-identically.
+
+Run directory: options.json, checkpoint.pt (weights_only-loadable), metrics.jsonl (one line per
+evaluation), responses-<step>.json (the K × A matrix), traversal-<step>.png (directions × strengths),
+attention-<step>.png (directions × layers) and directions.safetensors (+ manifest) of the last evaluation.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tqdm import tqdm
+
+from stylediscover.baselines import ganspace_directions, sefa_directions, w_pca
+from stylediscover.builtin import resolve_builtin
+from stylediscover.directions import export_directions
+from stylediscover.features import FeatureConfig, FeatureNetwork, load_features
+from stylediscover.generators import Generator, generator_path, load_generator
+from stylediscover.generators.registry import sha256_of
+from stylediscover.losses import LossConfig, Prototypes, binary_loss, diversity, prototype_loss
+from stylediscover.metrics import MetricsConfig, attribute_responses, dominant_attributes, n_discovered, score
+from stylediscover.navigator import Navigator, NavigatorConfig
+from stylediscover.plots import attention_heatmap, traversal_grid
+from stylediscover.predictor import AttributePredictor, load_predictor
+
+Report = Callable[[dict, Path], None]
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(250, ge=1, description="steps between evaluations (and at the last step)")
+    metrics: MetricsConfig = MetricsConfig()
+    grid_strengths: int = Field(7, ge=2, description="columns of the traversal grid, from −s to +s")
+    grid_seed: int = 0
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generator: str = "builtin:shapes"
+    predictor: str = "builtin:shapes"
+    features: FeatureConfig = FeatureConfig()
+    navigator: NavigatorConfig = NavigatorConfig(num_directions=10, pca_dim=64)
+    fixed_directions: Literal["ganspace", "sefa"] | None = Field(
+        None, description="source of u_k when navigator.direction is 'fixed'")
+    loss: LossConfig = LossConfig()
+    steps: int = Field(1500, ge=1)
+    batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
+    lr: float = Field(0.05, gt=0)
+    betas: tuple[float, float] = (0.0, 0.99)
+    style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")
+    truncation_psi: float = Field(1.0, description="truncation of the training codes")
+    pca_samples: int = Field(100_000, ge=100)
+    eval: EvalConfig = EvalConfig()
+    checkpoint_every: int = Field(100, ge=1)
+    seed: int = 0
+    threads: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.batch % 2:
+            raise ValueError(f"batch must be even, got {self.batch}")
+        if (self.navigator.direction == "fixed") != (self.fixed_directions is not None):
+            raise ValueError("fixed_directions is required exactly when navigator.direction is 'fixed'")
+        return self
+
+
+class Trial:
+    """The frozen networks of a trial and its learnable parts (navigator, prototypes)."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        path = generator_path(cfg.generator)
+        self.generator: Generator = load_generator(path)
+        self.generator_info = {"source": cfg.generator, "sha256": sha256_of(path), "num_ws": self.generator.num_ws,
+                               "w_dim": self.generator.w_dim, "resolution": self.generator.resolution}
+        self.predictor: AttributePredictor = load_predictor(resolve_builtin(cfg.predictor, "predictor"))
+        self.features: FeatureNetwork = load_features(cfg.features)
+        g, nav = self.generator, cfg.navigator
+        basis = None
+        if nav.direction == "pca":
+            basis = w_pca(g, cfg.pca_samples, cfg.seed)[0][:, :nav.pca_dim]
+        elif nav.direction == "fixed":
+            k = nav.num_directions
+            basis = (ganspace_directions(g, k, cfg.pca_samples, cfg.seed) if cfg.fixed_directions == "ganspace"
+                     else sefa_directions(g, k))
+        torch.manual_seed(cfg.seed)
+        self.navigator = Navigator(nav, g.num_ws, g.w_dim, basis)
+        self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution)
+                           if cfg.loss.variant == "prototype" else None)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        params = list(self.navigator.parameters())
+        return params + (list(self.prototypes.parameters()) if self.prototypes else [])
+
+
+def starting_codes(generator: Generator, n: int, groups: int, psi: float) -> torch.Tensor:
+    """Style-mixed codes [n, L, d]: the layers split into `groups` contiguous groups, each from its own z."""
+    bounds = torch.linspace(0, generator.num_ws, groups + 1).round().long().tolist()
+    parts = [generator.mapping(torch.randn(n, generator.z_dim), truncation_psi=psi)[:, a:b]
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    return torch.cat(parts, dim=1)
+
+
+def training_loss(trial: Trial) -> torch.Tensor:
+    """One step's loss: one no-grad synthesis of the originals, one synthesis + feature pass of all edits."""
+    cfg, g, nav = trial.cfg, trial.generator, trial.navigator
+    k_dirs = cfg.navigator.num_directions
+    with torch.no_grad():
+        ws = starting_codes(g, cfg.batch, cfg.style_mixing_groups, cfg.truncation_psi)
+    if cfg.loss.variant == "binary":
+        h = cfg.batch // 2
+        wa, wb = ws[:h], ws[h:]
+        k = torch.randint(k_dirs, (h,))
+        k_neg = (k + torch.randint(1, k_dirs, (h,))) % k_dirs
+        s, t = torch.rand(h, 1, 1) * 2 - 1, torch.rand(h, 1, 1) * 2 - 1
+        edits = torch.cat([wa + s * nav(wa, k), wb + s * nav(wb, k), wb + t * nav(wb, k_neg)])
+        with torch.no_grad():
+            base = trial.features(g.synthesis(ws, noise_mode="const"))
+        feats = trial.features(g.synthesis(edits, noise_mode="const"))
+        split = [f.chunk(3) for f in feats]
+        dq = [sp[0] - b[:h] for sp, b in zip(split, base)]
+        dp = [sp[1] - b[h:] for sp, b in zip(split, base)]
+        dn = [sp[2] - b[h:] for sp, b in zip(split, base)]
+        loss = binary_loss(dq, dp, dn, k, k_neg, cfg.loss)
+    else:
+        k = torch.randint(k_dirs, (cfg.batch,))
+        s = torch.rand(cfg.batch, 1, 1) * 2 - 1
+        d = nav(ws, k) * (s / 2)
+        feats = trial.features(g.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const"))
+        deltas = [plus - minus for plus, minus in (f.chunk(2) for f in feats)]
+        proto_feats = trial.features(trial.prototypes(mirror=cfg.loss.mirror_prototypes))
+        loss = prototype_loss(deltas, proto_feats, k, cfg.loss)
+    if cfg.loss.diversity_weight > 0:
+        loss = loss + cfg.loss.diversity_weight * diversity(nav.all_deltas(ws))
+    return loss
+
+
+def save_checkpoint(path: Path, trial: Trial, optimizer: torch.optim.Optimizer, step: int) -> None:
+    state = {"navigator": trial.navigator.state_dict(), "optimizer": optimizer.state_dict(),
+             "rng": torch.get_rng_state(), "step": step}
+    if trial.prototypes is not None:
+        state["prototypes"] = trial.prototypes.state_dict()
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
+    """Both metrics, the response matrix, the traversal grid, the attention map and the directions export."""
+    cfg, nav, scale = trial.cfg, trial.navigator, trial.cfg.eval.metrics.scale
+    responses = attribute_responses(trial.generator, nav, cfg.navigator.num_directions, trial.predictor,
+                                    cfg.eval.metrics)
+    names = [h.name for h in trial.predictor.config.heads]
+    metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": scale}
+    (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
+        {"attributes": names, "scale": scale, "responses": responses.tolist()}, indent=1) + "\n")
+    traversal_grid(trial.generator, nav, scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
+                   run_dir / f"traversal-{step:06d}.png")
+    attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names))
+    export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
+                      cfg.model_dump(), responses, names, metrics, scale)
+    return metrics
+
+
+def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict:
+    """Trains until cfg.steps, resuming from run_dir/checkpoint.pt; returns the last evaluation's metrics."""
+    torch.set_num_threads(cfg.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "options.json").write_text(cfg.model_dump_json(indent=2) + "\n")
+    trial = Trial(cfg)
+    optimizer = torch.optim.Adam(trial.parameters(), lr=cfg.lr, betas=cfg.betas)
+    ckpt_path = run_dir / "checkpoint.pt"
+    start = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=True)
+        trial.navigator.load_state_dict(ckpt["navigator"])
+        if trial.prototypes is not None:
+            trial.prototypes.load_state_dict(ckpt["prototypes"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"])
+        start = ckpt["step"]
+    metrics: dict = {}
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="navigator", unit="step")
+    for step in bar:
+        loss = training_loss(trial)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        done = step + 1
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if done % cfg.checkpoint_every == 0 or done % cfg.eval.every == 0 or done == cfg.steps:
+            rng = torch.get_rng_state()
+            if done % cfg.eval.every == 0 or done == cfg.steps:
+                metrics = evaluate(trial, run_dir, done) | {"loss": loss.item(),
+                                                            "train_s": time.perf_counter() - t0}
+                with open(run_dir / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(metrics) + "\n")
+            torch.set_rng_state(rng)
+            save_checkpoint(ckpt_path, trial, optimizer, done)
+            if report is not None and "step" in metrics and metrics["step"] == done:
+                report(metrics, run_dir)
+    return metrics
