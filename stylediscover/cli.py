@@ -201,3 +201,106 @@ def shapes_train_predictor(out: Path, overrides: tuple[str, ...]) -> None:
     metrics = train_predictor(_apply_overrides(PredictorTrainConfig, {}, overrides, "--set"), out)
     for name, value in metrics.items():
         click.echo(f"{name:<28} {value:.4f}")
+
+
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    from stylediscover.errors import InputError
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "expected a mapping of options at the top level")
+    return data
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a dotted option.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output directory (default runs/<config name>); an existing checkpoint is resumed.")
+@_friendly_errors
+def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -> None:
+    """Trains one navigator from CONFIG.yaml (a TrainConfig) and exports its directions.
+
+    \b
+    Examples:
+      stylediscover train configs/shapes-binary.yaml
+      stylediscover train configs/shapes-binary.yaml --set loss.form=infonce --set loss.temperature=0.2
+    """
+    from stylediscover.trainer import TrainConfig, train as train_trial
+
+    cfg = _apply_overrides(TrainConfig, _load_yaml(config_path), overrides, str(config_path))
+    run_dir = run_dir or Path("runs") / config_path.stem
+    metrics = train_trial(cfg, run_dir)
+    click.echo(f"score {metrics['score']:.3f}, n_discovered {metrics['n_discovered']} "
+               f"(scale {metrics['scale']}); directions: {run_dir / 'directions.safetensors'}")
+
+
+@main.command()
+@click.argument("directions_path", metavar="DIRECTIONS", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
+@click.option("--predictor", "predictor_source", default=None, help="Default: the one in the manifest.")
+@click.option("--samples", type=int, default=None, help="N codes per direction.")
+@click.option("--scale", type=float, default=None, help="Edit strength s (default: the manifest's).")
+@click.option("--psi", type=float, default=None, help="Truncation ψ of the codes.")
+@_friendly_errors
+def evaluate(directions_path: Path, generator_source: str | None, predictor_source: str | None,
+             samples: int | None, scale: float | None, psi: float | None) -> None:
+    """Recomputes score and n_discovered of exported directions and prints the response matrix.
+
+    \b
+    Example:
+      stylediscover evaluate runs/shapes-binary/directions.safetensors --samples 500
+    """
+    from stylediscover.builtin import resolve_builtin
+    from stylediscover.directions import load_directions
+    from stylediscover.generators import load_generator
+    from stylediscover.metrics import MetricsConfig, attribute_responses, n_discovered, score
+    from stylediscover.predictor import load_predictor
+
+    manifest_cfg = load_directions(directions_path).manifest["config"]
+    generator = load_generator(generator_source or manifest_cfg["generator"])
+    directions = load_directions(directions_path, generator)
+    predictor = load_predictor(resolve_builtin(predictor_source or manifest_cfg["predictor"], "predictor"))
+    metrics_cfg = MetricsConfig.model_validate(manifest_cfg["eval"]["metrics"]).model_copy(update={
+        k: v for k, v in (("samples", samples), ("scale", scale), ("truncation_psi", psi)) if v is not None})
+    responses = attribute_responses(generator, directions.delta, len(directions.deltas), predictor, metrics_cfg)
+    names = [h.name for h in predictor.config.heads]
+    click.echo("direction  " + "  ".join(f"{n[:12]:>12}" for n in names))
+    for k, row in enumerate(responses):
+        click.echo(f"{k:>9}  " + "  ".join(f"{v:12.4f}" for v in row.tolist()))
+    click.echo(f"score {score(responses):.4f}  n_discovered {n_discovered(responses)} of {len(names)}  "
+               f"(scale {metrics_cfg.scale}, N {metrics_cfg.samples}, psi {metrics_cfg.truncation_psi})")
+
+
+@main.command()
+@click.argument("directions_path", metavar="DIRECTIONS", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=float, default=None, help="Largest strength (default: the manifest's).")
+@click.option("--strengths", type=int, default=7, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_friendly_errors
+def traverse(directions_path: Path, generator_source: str | None, seed: int, scale: float | None, strengths: int,
+             out: Path) -> None:
+    """Writes a traversal grid: one row per direction, strengths from −scale to +scale.
+
+    \b
+    Example:
+      stylediscover traverse runs/shapes-binary/directions.safetensors --out grid.png
+    """
+    from stylediscover.directions import load_directions
+    from stylediscover.generators import load_generator
+    from stylediscover.plots import traversal_grid
+
+    manifest = load_directions(directions_path).manifest
+    generator = load_generator(generator_source or manifest["config"]["generator"])
+    directions = load_directions(directions_path, generator)
+    traversal_grid(generator, directions.all_deltas, scale or manifest["scale"], strengths, seed, out)
+    click.echo(f"wrote {out}")

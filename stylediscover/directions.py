@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from stylediscover.errors import InputError
+from stylediscover.navigator import Navigator, NavigatorConfig
 
 FORMAT = "stylediscover.directions/1"
 LAYER_RANGE_FRACTION = 0.5
@@ -33,6 +34,17 @@ class Directions:
     attention: torch.Tensor
     directions: torch.Tensor
     manifest: dict
+    navigator: Navigator | None = None
+
+    def delta(self, ws: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Deltas [B, L, d] of direction k [B] at ws [B, L, d] (input-dependent navigators use their weights)."""
+        return self.navigator(ws, k) if self.navigator is not None else self.deltas[k]
+
+    def all_deltas(self, ws: torch.Tensor) -> torch.Tensor:
+        """Deltas of every direction [B, K, L, d]."""
+        if self.navigator is not None:
+            return self.navigator.all_deltas(ws)
+        return self.deltas.unsqueeze(0).expand(ws.shape[0], *self.deltas.shape)
 
     def index(self, key: int | str) -> int:
         """A direction by index or by dominant-attribute name (the strongest such direction)."""
@@ -104,6 +116,7 @@ def load_directions(path: Path, generator=None) -> Directions:
     try:
         with safe_open(str(path), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in ("deltas", "attention", "directions")}
+            nav_state = {k[len("navigator."):]: f.get_tensor(k) for k in f.keys() if k.startswith("navigator.")}
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"cannot read directions ({exc})") from None
     manifest["path"] = str(path)
@@ -113,4 +126,11 @@ def load_directions(path: Path, generator=None) -> Directions:
         if have != want:
             raise InputError(path, f"directions are for num_ws × w_dim = {have[0]} × {have[1]}, the generator has "
                              f"{want[0]} × {want[1]}", "deltas")
-    return Directions(manifest=manifest, **tensors)
+    nav_config = NavigatorConfig.model_validate(manifest["config"]["navigator"])
+    navigator = None
+    if nav_config.direction == "adaptive" or nav_config.attention == "adaptive":
+        _, num_ws, w_dim = tensors["deltas"].shape
+        navigator = Navigator(nav_config, num_ws, w_dim)
+        navigator.load_state_dict(nav_state)
+        navigator.requires_grad_(False)
+    return Directions(manifest=manifest, navigator=navigator, **tensors)

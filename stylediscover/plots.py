@@ -15,12 +15,15 @@ MIN_TILE = 64
 
 
 @torch.no_grad()
-def traversal_grid(generator, navigator, scale: float, strengths: int, seed: int, path: Path,
+def traversal_grid(generator, all_deltas, scale: float, strengths: int, seed: int, path: Path,
                    truncation_psi: float = 0.7) -> Path:
-    """Row k: G(w + s·D_k(w)) for s in linspace(−scale, scale, strengths), one seeded code w."""
+    """Row k: G(w + s·D_k(w)) for s in linspace(−scale, scale, strengths), one seeded code w.
+
+    all_deltas(ws [1, L, d]) → [1, K, L, d] (a navigator's or an export's).
+    """
     z = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     ws = generator.mapping(z, truncation_psi=truncation_psi)
-    deltas = navigator.all_deltas(ws)[0]
+    deltas = all_deltas(ws)[0]
     s = torch.linspace(-scale, scale, strengths)
     edited = ws + s.view(1, -1, 1, 1) * deltas.unsqueeze(1)
     images = torch.cat([generator.synthesis(row, noise_mode="const") for row in edited])

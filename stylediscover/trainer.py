@@ -161,7 +161,7 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": scale}
     (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
         {"attributes": names, "scale": scale, "responses": responses.tolist()}, indent=1) + "\n")
-    traversal_grid(trial.generator, nav, scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
+    traversal_grid(trial.generator, nav.all_deltas, scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
                    run_dir / f"traversal-{step:06d}.png")
     attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names))
     export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,

@@ -1,0 +1,110 @@
+"""One trial end to end on tiny networks: artifacts, metrics, exports, and bit-identical resume."""
+
+import json
+
+import pytest
+import torch
+
+from stylediscover.directions import load_directions
+from stylediscover.generators import Generator, GeneratorConfig, load_generator, save_native
+from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
+from stylediscover.predictor import AttributePredictor, PredictorConfig, save_predictor
+from stylediscover.shapes.train_predictor import shapes_heads
+from stylediscover.trainer import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    """A 16 px generator, its discriminator and a predictor with the shapes heads, as files."""
+    root = tmp_path_factory.mktemp("world")
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=16, channels={4: 16, 8: 16, 16: 8}, mapping_layers=2))
+    save_native(g, root / "g.safetensors")
+    save_native(Discriminator(DiscriminatorConfig(resolution=16, channels={16: 8, 8: 16, 4: 16})),
+                root / "d.safetensors")
+    save_predictor(AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=16, channels=(8, 8, 8),
+                                                      hidden=16)).eval(), root / "p.safetensors")
+    return root
+
+
+def config(world, **overrides) -> TrainConfig:
+    base = dict(generator=str(world / "g.safetensors"), predictor=str(world / "p.safetensors"),
+                features={"name": "discriminator", "weights": str(world / "d.safetensors")},
+                navigator={"num_directions": 3, "direction": "pca", "pca_dim": 4, "attention": "softmax"},
+                steps=4, batch=4, pca_samples=500, checkpoint_every=2, threads=1,
+                eval={"every": 2, "grid_strengths": 3, "metrics": {"samples": 4, "batch": 4}})
+    return TrainConfig.model_validate(base | overrides)
+
+
+@pytest.mark.parametrize("loss", [{"variant": "binary", "form": "linear"},
+                                  {"variant": "prototype", "form": "infonce", "prototypes_per_direction": 2}])
+def test_resume_is_bit_identical(tiny_world, tmp_path, loss):
+    cfg = config(tiny_world, loss=loss)
+    train(cfg, tmp_path / "straight")
+    train(cfg.model_copy(update={"steps": 2}), tmp_path / "resumed")
+    train(cfg, tmp_path / "resumed")
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for part in ("navigator", "prototypes") if loss["variant"] == "prototype" else ("navigator",):
+        for name, tensor in a[part].items():
+            assert torch.equal(tensor, b[part][name]), name
+    assert a["step"] == b["step"] == 4
+
+
+def test_artifacts_and_metrics(tiny_world, tmp_path):
+    reports = []
+    metrics = train(config(tiny_world), tmp_path, report=lambda m, d: reports.append(m))
+    assert [r["step"] for r in reports] == [2, 4]
+    assert 0 <= metrics["score"] <= 1 and 1 <= metrics["n_discovered"] <= 3
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4]
+    for name in ("traversal-000004.png", "attention-000004.png", "responses-000004.json", "options.json"):
+        assert (tmp_path / name).exists(), name
+    responses = json.loads((tmp_path / "responses-000004.json").read_text())
+    assert len(responses["responses"]) == 3 and len(responses["attributes"]) == 6
+    generator = load_generator(tiny_world / "g.safetensors")
+    exported = load_directions(tmp_path / "directions.safetensors", generator)
+    assert exported.deltas.shape == (3, generator.num_ws, 16)
+    assert exported.manifest["metrics"]["score"] == metrics["score"]
+    assert len(list((tmp_path / "directions_npy").glob("direction_*_layers_*.npy"))) == 3
+
+
+def test_invalid_config_names_the_field(tiny_world):
+    with pytest.raises(ValueError, match="batch must be even"):
+        config(tiny_world, batch=5)
+    with pytest.raises(ValueError, match="fixed_directions"):
+        config(tiny_world, navigator={"num_directions": 3, "direction": "fixed"})
+
+
+def test_cli_train_evaluate_traverse(tiny_world, tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from stylediscover.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config(tiny_world).model_dump(mode="json")))
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(path), "--run-dir", str(run_dir), "--set", "steps=2"])
+    assert result.exit_code == 0, result.output
+    assert "n_discovered" in result.output
+    result = runner.invoke(main, ["evaluate", str(run_dir / "directions.safetensors"), "--samples", "4"])
+    assert result.exit_code == 0, result.output
+    assert "object_shape" in result.output and "score" in result.output
+    result = runner.invoke(main, ["traverse", str(run_dir / "directions.safetensors"), "--out", str(tmp_path / "t.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t.png").exists()
+
+
+def test_cli_train_bad_field_is_named_before_work(tiny_world, tmp_path):
+    from click.testing import CliRunner
+
+    from stylediscover.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("navigator:\n  attention: sideways\n")
+    result = CliRunner().invoke(main, ["train", str(path), "--run-dir", str(tmp_path / "never")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {path}: navigator.attention: Input should be")
+    assert not (tmp_path / "never").exists()
