@@ -304,3 +304,29 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     directions = load_directions(directions_path, generator)
     traversal_grid(generator, directions.all_deltas, scale or manifest["scale"], strengths, seed, out)
     click.echo(f"wrote {out}")
+
+
+@shapes.command("quality-report")
+@click.option("--generator", "source", default="builtin:shapes", show_default=True)
+@click.option("--predictor", "predictor_source", default="builtin:shapes", show_default=True)
+@click.option("--n", "count", type=int, default=2000, show_default=True)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_friendly_errors
+def shapes_quality_report(source: str, predictor_source: str, count: int, out_dir: Path) -> None:
+    """Compares generated samples with renders through the predictor (spreads, shapes, confidence).
+
+    \b
+    Example:
+      stylediscover shapes quality-report --out-dir evaluation/results/shapes-quality
+    """
+    from stylediscover.builtin import resolve_builtin
+    from stylediscover.generators import load_generator
+    from stylediscover.predictor import load_predictor
+    from stylediscover.shapes.quality import quality_report
+
+    command = f"stylediscover shapes quality-report --generator {source} --n {count} --out-dir {out_dir}"
+    report = quality_report(load_generator(source), load_predictor(resolve_builtin(predictor_source, "predictor")),
+                            out_dir, count, command=command)
+    for row in report["checks"]:
+        click.echo(f"{row['check']:<34} {row['generated']:8.4f} {row['renders']:8.4f}  {'ok' if row['ok'] else 'NO'}")
+    click.echo(f"{'PASSED' if report['passed'] else 'NOT PASSED'}: {out_dir / 'report.md'}")

@@ -1,6 +1,7 @@
 """Attribute predictor P: image → attributes, a small CNN with one head per attribute.
 
-Head kinds: `linear` (one regressed value), `hue` (cos and sin of 2π·hue, read back as a hue in
+Head kinds: `linear` (one value regressed in [0, 1] over the head's [low, high], read back in the
+attribute's own units), `hue` (cos and sin of 2π·hue, read back as a hue in
 turns), `categorical` (class logits, read back as probabilities). Images [B, 3, H, W] in [-1, 1]
 are resized to `input_resolution` first. Stored as safetensors with the JSON config in metadata.
 """
@@ -76,7 +77,7 @@ class AttributePredictor(nn.Module):
         readings = {}
         for head, part in zip(self.config.heads, self.split(raw).values()):
             if head.kind == "linear":
-                readings[head.name] = part[:, 0]
+                readings[head.name] = head.low + part[:, 0] * (head.high - head.low)
             elif head.kind == "hue":
                 readings[head.name] = torch.atan2(part[:, 1], part[:, 0]) / (2 * math.pi) % 1.0
             else:
