@@ -233,7 +233,8 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
       stylediscover train configs/shapes-binary.yaml
       stylediscover train configs/shapes-binary.yaml --set loss.form=infonce --set loss.temperature=0.2
     """
-    from stylediscover.trainer import TrainConfig, train as train_trial
+    from stylediscover.trainer import TrainConfig
+    from stylediscover.trainer import train as train_trial
 
     cfg = _apply_overrides(TrainConfig, _load_yaml(config_path), overrides, str(config_path))
     run_dir = run_dir or Path("runs") / config_path.stem
@@ -330,3 +331,139 @@ def shapes_quality_report(source: str, predictor_source: str, count: int, out_di
     for row in report["checks"]:
         click.echo(f"{row['check']:<34} {row['generated']:8.4f} {row['renders']:8.4f}  {'ok' if row['ok'] else 'NO'}")
     click.echo(f"{'PASSED' if report['passed'] else 'NOT PASSED'}: {out_dir / 'report.md'}")
+
+
+@main.group()
+def sweep() -> None:
+    """Hyper-parameter sweeps: Ray Tune + Optuna, tracked in MLflow."""
+
+
+STORAGE_OPTION = click.option("--storage-path", default="runs/sweeps", show_default=True,
+                              help="Where sweeps live (the spec's storage_path).")
+
+
+def _print_summary(summary: dict, tracking_uri: str) -> None:
+    if "trial_id" in summary:
+        click.echo(f"best trial {summary['trial_id']}: n_discovered {summary['n_discovered']}, "
+                   f"score {summary['score']:.4f}, params {summary['params']}")
+        click.echo(f"directions exported to {summary['export']}")
+    else:
+        click.echo("no finished attention-based trial to select")
+    click.echo(f"Pareto front: {', '.join(summary['pareto_front'])}")
+    click.echo(f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}")
+
+
+@sweep.command("run")
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a dotted spec field.")
+@_friendly_errors
+def sweep_run(spec_path: Path, address: str | None, overrides: tuple[str, ...]) -> None:
+    """Runs a sweep, then selects and exports the best attention-based trial.
+
+    \b
+    Examples:
+      stylediscover sweep run sweeps/quickstart.yaml
+      stylediscover sweep run sweeps/ffhq512.yaml --address ray://head:10001
+      ray job submit --address http://head:8265 --working-dir . -- \\
+          stylediscover sweep run sweeps/ffhq512.yaml --address auto
+    """
+    import yaml
+
+    from stylediscover.errors import InputError
+    from stylediscover.sweep.runner import run_sweep
+    from stylediscover.sweep.spec import load_spec
+
+    parsed = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(spec_path, f"expected key=value, got {item!r}", "--set")
+        parsed[key] = yaml.safe_load(value)
+    spec = load_spec(spec_path, parsed)
+    _print_summary(run_sweep(spec, address), spec.tracking_uri)
+
+
+@sweep.command("resume")
+@click.argument("name")
+@STORAGE_OPTION
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@_friendly_errors
+def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
+    """Continues an interrupted sweep; finished trials are not re-run.
+
+    \b
+    Example:
+      stylediscover sweep resume quickstart
+    """
+    from stylediscover.sweep.runner import load_saved_spec, resume_sweep
+
+    _print_summary(resume_sweep(name, storage_path, address), load_saved_spec(name, storage_path).tracking_uri)
+
+
+@sweep.command("status")
+@click.argument("name")
+@STORAGE_OPTION
+@_friendly_errors
+def sweep_status(name: str, storage_path: str) -> None:
+    """Lists the trials of a sweep with their outcome and latest metrics.
+
+    \b
+    Example:
+      stylediscover sweep status quickstart
+    """
+    from stylediscover.sweep.runner import load_saved_spec, trial_records
+
+    records = trial_records(load_saved_spec(name, storage_path))
+    click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'n_disc':>6} {'score':>7}  params")
+    for r in sorted(records, key=lambda r: r.trial_id):
+        click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.n_discovered:>6} {r.score:>7.4f}  {r.params}")
+
+
+@sweep.command("best")
+@click.argument("name")
+@STORAGE_OPTION
+@_friendly_errors
+def sweep_best(name: str, storage_path: str) -> None:
+    """Prints the selected trial (the spec's selection rule) and the Pareto front.
+
+    \b
+    Example:
+      stylediscover sweep best quickstart
+    """
+    from stylediscover.sweep.runner import load_saved_spec, trial_records
+    from stylediscover.sweep.selection import pareto_front, select_best
+
+    spec = load_saved_spec(name, storage_path)
+    records = trial_records(spec)
+    best = select_best(records, spec.selection.rule, spec.selection.attention_only)
+    if best is None:
+        click.echo("no finished attention-based trial yet")
+    else:
+        click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
+                   f"n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
+    for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
+        click.echo(f"pareto: {r.trial_id} n_discovered={r.n_discovered} score={r.score:.4f}")
+
+
+@sweep.command("export")
+@click.argument("name")
+@STORAGE_OPTION
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_friendly_errors
+def sweep_export(name: str, storage_path: str, out: Path) -> None:
+    """Exports the selected trial's directions (+ manifest, .npy, traversal grid, attention map) to OUT.
+
+    \b
+    Example:
+      stylediscover sweep export quickstart --out exported/
+    """
+    from stylediscover.errors import InputError
+    from stylediscover.sweep.runner import export_trial, load_saved_spec, trial_records
+    from stylediscover.sweep.selection import select_best
+
+    spec = load_saved_spec(name, storage_path)
+    best = select_best(trial_records(spec), spec.selection.rule, spec.selection.attention_only)
+    if best is None:
+        raise InputError(spec.storage, "no finished attention-based trial to export")
+    click.echo(f"exported trial {best.trial_id} to {export_trial(best, out)}")

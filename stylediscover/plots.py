@@ -50,3 +50,30 @@ def attention_heatmap(navigator, path: Path, labels: list[str] | None = None, ws
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def sweep_plot(records, front, path: Path) -> Path:
+    """Left: score and n_discovered per trial; right: score vs n_discovered with the Pareto front."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    done = [r for r in records if r.outcome in ("finished", "stopped_early")]
+    ids = [r.trial_id[-8:] for r in done]
+    left.bar(range(len(done)), [r.score for r in done], color="tab:blue", label="score")
+    left.set_xticks(range(len(done)), ids, rotation=60, fontsize=7)
+    left.set_ylabel("score", color="tab:blue")
+    twin = left.twinx()
+    twin.plot(range(len(done)), [r.n_discovered for r in done], "o", color="tab:red")
+    twin.set_ylabel("n_discovered", color="tab:red")
+    left.set_title("metrics per trial")
+    for kind in sorted({r.attention for r in done}):
+        pts = [r for r in done if r.attention == kind]
+        right.scatter([r.score for r in pts], [r.n_discovered for r in pts], label=f"attention={kind}", alpha=0.7)
+    right.plot([r.score for r in front], [r.n_discovered for r in front], "k--", label="Pareto front")
+    right.set_xlabel("score (higher is better)")
+    right.set_ylabel("n_discovered")
+    right.legend(fontsize=8)
+    right.set_title("trials and Pareto front")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from stylediscover.generators import Generator, GeneratorConfig, save_native
+from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
+from stylediscover.predictor import AttributePredictor, PredictorConfig, save_predictor
+from stylediscover.shapes.train_predictor import shapes_heads
+from stylediscover.trainer import TrainConfig
+
 LAYOUTS = Path(__file__).parent / "layouts"
 
 
@@ -22,3 +28,53 @@ def layout_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """A 16 px generator, its discriminator and a predictor with the shapes heads, as files."""
+    root = tmp_path_factory.mktemp("world")
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=16, channels={4: 16, 8: 16, 16: 8}, mapping_layers=2))
+    save_native(g, root / "g.safetensors")
+    save_native(Discriminator(DiscriminatorConfig(resolution=16, channels={16: 8, 8: 16, 4: 16})),
+                root / "d.safetensors")
+    save_predictor(AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=16, channels=(8, 8, 8),
+                                                      hidden=16)).eval(), root / "p.safetensors")
+    return root
+
+
+def tiny_config(world, **overrides) -> TrainConfig:
+    base = dict(generator=str(world / "g.safetensors"), predictor=str(world / "p.safetensors"),
+                features={"name": "discriminator", "weights": str(world / "d.safetensors")},
+                navigator={"num_directions": 3, "direction": "pca", "pca_dim": 4, "attention": "softmax"},
+                steps=4, batch=4, pca_samples=500, checkpoint_every=2, threads=1,
+                eval={"every": 2, "grid_strengths": 3, "metrics": {"samples": 4, "batch": 4}})
+    return TrainConfig.model_validate(base | overrides)
+
+
+@pytest.fixture
+def ray_env(monkeypatch):
+    """Ray's temp and home folders inside a short private directory; Ray is shut down afterwards."""
+    import shutil
+    import tempfile
+
+    import ray
+
+    root = tempfile.mkdtemp(prefix="sd-ray-", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", root)
+    monkeypatch.setenv("HOME", root)
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    yield Path(root)
+    ray.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def tiny_spec(world, storage: Path, **overrides) -> dict:
+    """A small sweep over the tiny world: 3 Optuna trials of 6 steps, evaluated every 2."""
+    base = tiny_config(world, steps=6).model_dump(mode="json")
+    spec = {"name": "tiny", "base": base, "storage_path": str(storage), "num_samples": 3, "max_concurrent": 2,
+            "search_space": {"loss.form": {"type": "choice", "values": ["linear", "infonce"]},
+                             "navigator.attention": {"type": "choice", "values": ["softmax", "cumax", "none"]}},
+            "search": {"algorithm": "optuna_tpe", "seed": 0}}
+    return spec | overrides

@@ -5,8 +5,16 @@ import math
 import pytest
 import torch
 
-from stylediscover.losses import (LossConfig, Prototypes, binary_loss, diversity, focus_mask, pairwise_similarity,
-                                  prototype_loss, similarity)
+from stylediscover.losses import (
+    LossConfig,
+    Prototypes,
+    binary_loss,
+    diversity,
+    focus_mask,
+    pairwise_similarity,
+    prototype_loss,
+    similarity,
+)
 
 
 def loop_similarity(a: torch.Tensor, b: torch.Tensor, focus: bool = True) -> float:

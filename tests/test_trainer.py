@@ -4,36 +4,11 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_config as config
 
 from stylediscover.directions import load_directions
-from stylediscover.generators import Generator, GeneratorConfig, load_generator, save_native
-from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
-from stylediscover.predictor import AttributePredictor, PredictorConfig, save_predictor
-from stylediscover.shapes.train_predictor import shapes_heads
-from stylediscover.trainer import TrainConfig, train
-
-
-@pytest.fixture(scope="module")
-def tiny_world(tmp_path_factory):
-    """A 16 px generator, its discriminator and a predictor with the shapes heads, as files."""
-    root = tmp_path_factory.mktemp("world")
-    torch.manual_seed(0)
-    g = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=16, channels={4: 16, 8: 16, 16: 8}, mapping_layers=2))
-    save_native(g, root / "g.safetensors")
-    save_native(Discriminator(DiscriminatorConfig(resolution=16, channels={16: 8, 8: 16, 4: 16})),
-                root / "d.safetensors")
-    save_predictor(AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=16, channels=(8, 8, 8),
-                                                      hidden=16)).eval(), root / "p.safetensors")
-    return root
-
-
-def config(world, **overrides) -> TrainConfig:
-    base = dict(generator=str(world / "g.safetensors"), predictor=str(world / "p.safetensors"),
-                features={"name": "discriminator", "weights": str(world / "d.safetensors")},
-                navigator={"num_directions": 3, "direction": "pca", "pca_dim": 4, "attention": "softmax"},
-                steps=4, batch=4, pca_samples=500, checkpoint_every=2, threads=1,
-                eval={"every": 2, "grid_strengths": 3, "metrics": {"samples": 4, "batch": 4}})
-    return TrainConfig.model_validate(base | overrides)
+from stylediscover.generators import load_generator
+from stylediscover.trainer import train
 
 
 @pytest.mark.parametrize("loss", [{"variant": "binary", "form": "linear"},

@@ -1,0 +1,215 @@
+"""Runs a sweep with Ray Tune (local by default, an existing cluster by address), tracks it in MLflow,
+selects the best attention-based trial and exports its directions.
+
+Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
+spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
+embedded MLflow store, unless a server is given), mlruns/ (its artifacts) and best/ (the export).
+"""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+
+from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
+from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
+from stylediscover.sweep.tracking import SweepTracker
+from stylediscover.sweep.trial import run_trial
+
+EXPORT_FILES = ("directions.safetensors", "directions.json")
+
+
+def tracker_for(spec: SweepSpec) -> SweepTracker:
+    return SweepTracker(spec.tracking_uri, spec.mlflow.experiment, spec.name, spec.artifact_location)
+
+
+def _tune_space(spec: SweepSpec) -> dict[str, Any]:
+    space = {}
+    for key, p in spec.search_space.items():
+        if isinstance(p, Choice):
+            space[key] = tune.grid_search(p.values) if p.type == "grid" else tune.choice(p.values)
+        elif p.type == "uniform":
+            space[key] = tune.uniform(p.low, p.high)
+        elif p.type == "loguniform":
+            space[key] = tune.loguniform(p.low, p.high)
+        else:
+            space[key] = tune.randint(int(p.low), int(p.high))
+    return space
+
+
+def _searcher(spec: SweepSpec):
+    if spec.search.algorithm in ("random", "grid"):
+        return None
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    storage = optuna.storages.RDBStorage(spec.study_storage)
+    if spec.search.algorithm == "optuna_multi":
+        searcher = OptunaSearch(metric=["score", "n_discovered"], mode=["max", "max"], storage=storage,
+                                study_name=spec.name, seed=spec.search.seed,
+                                sampler=optuna.samplers.NSGAIISampler(seed=spec.search.seed))
+    else:
+        searcher = OptunaSearch(metric="objective", mode="max", storage=storage, study_name=spec.name,
+                                seed=spec.search.seed)
+    return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
+
+
+def _scheduler(spec: SweepSpec):
+    if spec.scheduler.type == "none":
+        return None
+    evaluations = max(1, spec.base.steps // spec.base.eval.every)
+    return ASHAScheduler(metric=spec.scheduler.metric, mode="max", time_attr="training_iteration",
+                         max_t=evaluations, grace_period=spec.scheduler.grace_period,
+                         reduction_factor=spec.scheduler.reduction_factor)
+
+
+class MlflowCallback(tune.Callback):
+    """Mirrors trials into MLflow child runs: params, both metrics per evaluation, artifacts, final status."""
+
+    def __init__(self, spec: SweepSpec):
+        self.spec = spec
+        self.tracker: SweepTracker | None = None
+        self.runs: dict[str, str] = {}
+
+    def setup(self, **info: Any) -> None:
+        self.tracker = tracker_for(self.spec)
+
+    def _run(self, trial) -> str:
+        if trial.trial_id not in self.runs:
+            cfg = trial_config(self.spec.base, trial.config)
+            self.runs[trial.trial_id] = self.tracker.trial_run(trial.trial_id, cfg.model_dump(mode="json"))
+        return self.runs[trial.trial_id]
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._run(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        metrics = {k: result[k] for k in ("score", "n_discovered", "objective", "loss") if k in result}
+        self.tracker.log_metrics(self._run(trial), metrics, int(result["step"]))
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        run_id = self._run(trial)
+        with checkpoint.as_directory() as path:
+            path = Path(path)
+            step = self.tracker.last_step(run_id)
+            pictures = [p for p in (path / f"traversal-{step:06d}.png", path / f"attention-{step:06d}.png")
+                        if p.exists()]
+            self.tracker.log_artifacts(run_id, pictures, "pictures")
+            self.tracker.log_artifacts(run_id, [path / n for n in EXPORT_FILES if (path / n).exists()], "directions")
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        total = trial_config(self.spec.base, trial.config).steps
+        last = (trial.last_result or {}).get("step", 0)
+        finished = last >= total
+        self.tracker.finish_trial(self._run(trial), "FINISHED" if finished else "KILLED",
+                                  "finished" if finished else "stopped_early")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.tracker.finish_trial(self._run(trial), "FAILED", "failed")
+
+
+def _init_ray(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(include_dashboard=False, configure_logging=False)
+
+
+def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
+    """Runs the whole sweep, then selects and exports; returns the summary."""
+    spec.storage.mkdir(parents=True, exist_ok=True)
+    (spec.storage / "spec.json").write_text(spec.model_dump_json(indent=2) + "\n")
+    _init_ray(address)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=spec.base.model_dump(mode="json")),
+                                    {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    searcher = _searcher(spec)
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec), num_samples=spec.num_samples,
+                                  max_concurrent_trials=None if searcher else spec.max_concurrent)
+    tuner = tune.Tuner(trainable, param_space=_tune_space(spec), tune_config=tune_config,
+                       run_config=_run_config(spec))
+    tuner.fit()
+    return finish_sweep(spec)
+
+
+def _run_config(spec: SweepSpec) -> tune.RunConfig:
+    return tune.RunConfig(name=spec.name, storage_path=str(spec.storage.parent),
+                          failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                          callbacks=[MlflowCallback(spec)], verbose=1)
+
+
+def load_saved_spec(name: str, storage_path: str) -> SweepSpec:
+    path = Path(storage_path).resolve() / name / "spec.json"
+    if not path.is_file():
+        from stylediscover.errors import InputError
+
+        raise InputError(path, f"no sweep named {name!r} under {storage_path} (spec.json missing)")
+    return SweepSpec.model_validate(json.loads(path.read_text()))
+
+
+def resume_sweep(name: str, storage_path: str, address: str | None = None) -> dict:
+    """Tuner.restore: finished trials are kept, unfinished and errored ones continue from checkpoints."""
+    spec = load_saved_spec(name, storage_path)
+    _init_ray(address)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=spec.base.model_dump(mode="json")),
+                                    {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    tune.Tuner.restore(str(spec.storage), trainable, resume_unfinished=True, resume_errored=True).fit()
+    return finish_sweep(spec)
+
+
+def trial_records(spec: SweepSpec) -> list[TrialRecord]:
+    """One record per trial from MLflow (outcome, final metrics) and Tune's storage (last checkpoint)."""
+    tracker = tracker_for(spec)
+    records = []
+    for run in tracker.trial_runs():
+        trial_id = run.data.tags.get("stylediscover.trial_id")
+        checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
+        records.append(TrialRecord(
+            trial_id=trial_id, attention=run.data.params.get("navigator.attention", "?"),
+            score=run.data.metrics.get("score", float("nan")), n_discovered=int(run.data.metrics.get("n_discovered", 0)),
+            outcome=run.data.tags.get("stylediscover.outcome", "running"),
+            checkpoint=checkpoints[-1] if checkpoints else None,
+            params={k: v for k, v in run.data.params.items() if k in spec.search_space}))
+    return records
+
+
+def finish_sweep(spec: SweepSpec) -> dict:
+    """Selects the best trial, exports it to <storage>/best, records both on the parent MLflow run."""
+    from stylediscover.plots import sweep_plot
+
+    records = trial_records(spec)
+    best = select_best(records, spec.selection.rule, spec.selection.attention_only)
+    front = pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")])
+    plot = sweep_plot(records, front, spec.storage / "sweep.png")
+    summary = {"sweep": spec.name, "trials": len(records), "pareto_front": [r.trial_id for r in front]}
+    files = [plot]
+    if best is not None:
+        out = export_trial(best, spec.storage / "best")
+        summary |= {"trial_id": best.trial_id, "score": best.score, "n_discovered": best.n_discovered,
+                    "params": best.params, "export": str(out)}
+        files.append(out / "directions.json")
+    (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tracker_for(spec).finish_sweep(summary, files)
+    return summary
+
+
+def export_trial(record: TrialRecord, out: Path) -> Path:
+    """Copies a trial's directions (with manifest and .npy files), traversal grid and attention map to `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    src = record.checkpoint
+    for name in EXPORT_FILES:
+        shutil.copy2(src / name, out / name)
+    shutil.copytree(src / "directions_npy", out / "directions_npy", dirs_exist_ok=True)
+    for pattern in ("traversal-*.png", "attention-*.png"):
+        latest = sorted(src.glob(pattern))
+        if latest:
+            shutil.copy2(latest[-1], out / pattern.replace("-*", ""))
+    return out
+

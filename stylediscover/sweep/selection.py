@@ -1,0 +1,41 @@
+"""Choosing the best trial of a sweep and its Pareto front on (score, n_discovered), both maximised."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    attention: str
+    score: float
+    n_discovered: int
+    outcome: str
+    checkpoint: Path | None = None
+    params: dict = field(default_factory=dict)
+
+
+RULES = {
+    "discovered_then_score": lambda r: (r.n_discovered, r.score),
+    "n_discovered": lambda r: (r.n_discovered, r.score),
+    "score": lambda r: (r.score, r.n_discovered),
+}
+
+
+def candidates(records: list[TrialRecord], attention_only: bool) -> list[TrialRecord]:
+    """Trials with final metrics, restricted to attention-based navigators when asked."""
+    return [r for r in records if r.outcome in ("finished", "stopped_early") and r.checkpoint is not None
+            and (not attention_only or r.attention != "none")]
+
+
+def select_best(records: list[TrialRecord], rule: str, attention_only: bool = True) -> TrialRecord | None:
+    pool = candidates(records, attention_only)
+    return max(pool, key=RULES[rule]) if pool else None
+
+
+def pareto_front(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Records no other record beats on both score and n_discovered (ties kept), by decreasing score."""
+    def dominated(r: TrialRecord) -> bool:
+        return any(o.score >= r.score and o.n_discovered >= r.n_discovered
+                   and (o.score > r.score or o.n_discovered > r.n_discovered) for o in records)
+    return sorted((r for r in records if not dominated(r)), key=lambda r: -r.score)

@@ -1,0 +1,97 @@
+"""MLflow tracking of a sweep, from the Ray driver: one parent run per sweep, one child run per trial.
+
+Runs are found again by tags (`stylediscover.sweep`, `stylediscover.trial_id`), so a resumed sweep
+reuses them instead of duplicating them, and metric steps already logged are skipped. Child run
+status: FINISHED (ran all steps), KILLED with tag `stylediscover.outcome=stopped_early` (stopped by
+the scheduler), FAILED (errored after its retries).
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+SWEEP_TAG = "stylediscover.sweep"
+TRIAL_TAG = "stylediscover.trial_id"
+ROLE_TAG = "stylediscover.role"
+OUTCOME_TAG = "stylediscover.outcome"
+PARAM_VALUE_LIMIT = 6000
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} → {'a.b': 1}."""
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out |= flatten(value, name + ".")
+        else:
+            out[name] = value
+    return out
+
+
+class SweepTracker:
+    def __init__(self, tracking_uri: str, experiment: str, sweep: str, artifact_location: str | None = None):
+        """artifact_location: for a new experiment in an embedded store (a server decides it otherwise)."""
+        self.client = MlflowClient(tracking_uri)
+        self.sweep = sweep
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+            experiment, artifact_location=artifact_location)
+        self.parent_id = self._find({ROLE_TAG: "sweep"}) or self.client.create_run(
+            self.experiment_id, run_name=sweep, tags={SWEEP_TAG: sweep, ROLE_TAG: "sweep"}).info.run_id
+        self._last_step: dict[str, int] = {}
+
+    def _find(self, tags: dict[str, str]) -> str | None:
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in ({SWEEP_TAG: self.sweep} | tags).items())
+        runs = self.client.search_runs([self.experiment_id], query, max_results=2)
+        return runs[0].info.run_id if runs else None
+
+    def trial_run(self, trial_id: str, params: dict[str, Any]) -> str:
+        """The child run of a trial, created (with all params) on first sight."""
+        run_id = self._find({TRIAL_TAG: trial_id})
+        if run_id is None:
+            run_id = self.client.create_run(self.experiment_id, run_name=trial_id, tags={
+                SWEEP_TAG: self.sweep, TRIAL_TAG: trial_id, ROLE_TAG: "trial",
+                "mlflow.parentRunId": self.parent_id}).info.run_id
+            items = [Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in flatten(params).items()]
+            for i in range(0, len(items), 100):
+                self.client.log_batch(run_id, params=items[i:i + 100])
+        elif self.client.get_run(run_id).info.status != "RUNNING":
+            self.client.update_run(run_id, status="RUNNING")
+        return run_id
+
+    def last_step(self, run_id: str) -> int:
+        if run_id not in self._last_step:
+            history = self.client.get_metric_history(run_id, "score")
+            self._last_step[run_id] = max((m.step for m in history), default=-1)
+        return self._last_step[run_id]
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> bool:
+        """Logs numeric metrics at `step` unless that step was logged before; returns whether it logged."""
+        if step <= self.last_step(run_id):
+            return False
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+        self._last_step[run_id] = step
+        return True
+
+    def log_artifacts(self, run_id: str, files: list[Path], artifact_path: str | None = None) -> None:
+        for f in files:
+            self.client.log_artifact(run_id, str(f), artifact_path)
+
+    def finish_trial(self, run_id: str, status: str, outcome: str) -> None:
+        self.client.set_tag(run_id, OUTCOME_TAG, outcome)
+        self.client.set_terminated(run_id, status)
+
+    def finish_sweep(self, summary: dict[str, Any], files: list[Path]) -> None:
+        self.client.log_batch(self.parent_id, tags=[RunTag(f"best.{k}", str(v)[:PARAM_VALUE_LIMIT])
+                                                    for k, v in summary.items()])
+        self.log_artifacts(self.parent_id, files)
+        self.client.set_terminated(self.parent_id, "FINISHED")
+
+    def trial_runs(self) -> list:
+        return self.client.search_runs([self.experiment_id], f"tags.`{SWEEP_TAG}` = '{self.sweep}' and "
+                                       f"tags.`{ROLE_TAG}` = 'trial'", max_results=10_000)

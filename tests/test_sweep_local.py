@@ -1,0 +1,70 @@
+"""A real sweep on a local Ray with Optuna and the embedded MLflow store, then resume, status, best, export."""
+
+import json
+
+import optuna
+import yaml
+from click.testing import CliRunner
+from conftest import tiny_spec
+from mlflow.tracking import MlflowClient
+
+from stylediscover.cli import main
+from stylediscover.directions import load_directions
+from stylediscover.sweep.runner import resume_sweep, run_sweep
+from stylediscover.sweep.spec import load_spec
+
+
+def child_runs(spec):
+    client = MlflowClient(spec.tracking_uri)
+    exp = client.get_experiment_by_name(spec.mlflow.experiment)
+    runs = client.search_runs([exp.experiment_id])
+    return client, [r for r in runs if r.data.tags.get("stylediscover.role") == "trial"], \
+        [r for r in runs if r.data.tags.get("stylediscover.role") == "sweep"]
+
+
+def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ray_env):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec(tiny_world, tmp_path / "store",
+                                             scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2})))
+    spec = load_spec(path)
+    summary = run_sweep(spec)
+
+    client, trials, parents = child_runs(spec)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(trials) == 3
+    for run in trials:
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.info.status in ("FINISHED", "KILLED")
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "score")]
+        assert steps == sorted(set(steps)) and steps[0] == 2
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "n_discovered")] == steps
+        finished = steps[-1] == 6
+        assert (run.info.status, run.data.tags["stylediscover.outcome"]) == (
+            ("FINISHED", "finished") if finished else ("KILLED", "stopped_early"))
+        assert run.data.params["navigator.num_directions"] == "3" and "loss.form" in run.data.params
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"pictures", "directions"} <= artifacts
+
+    assert parents[0].data.tags["best.trial_id"] == summary["trial_id"]
+    assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"sweep.png", "directions.json"}
+    best = load_directions(spec.storage / "best" / "directions.safetensors")
+    assert best.manifest["config"]["navigator"]["attention"] != "none"
+    assert (spec.storage / "best" / "traversal.png").exists() and (spec.storage / "best" / "attention.png").exists()
+    study = optuna.load_study(study_name="tiny", storage=spec.study_storage)
+    assert len(study.trials) == 3
+
+    again = resume_sweep("tiny", str(tmp_path / "store"))
+    assert again["trial_id"] == summary["trial_id"]
+    _, trials_after, parents_after = child_runs(spec)
+    assert len(trials_after) == 3 and len(parents_after) == 1
+
+    runner = CliRunner()
+    status = runner.invoke(main, ["sweep", "status", "tiny", "--storage-path", str(tmp_path / "store")])
+    assert status.exit_code == 0 and status.output.count("\n") == 4, status.output
+    best_out = runner.invoke(main, ["sweep", "best", "tiny", "--storage-path", str(tmp_path / "store")])
+    assert summary["trial_id"] in best_out.output
+    out = tmp_path / "exported"
+    exported = runner.invoke(main, ["sweep", "export", "tiny", "--storage-path", str(tmp_path / "store"),
+                                    "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads((out / "directions.json").read_text())["metrics"]["score"] == summary["score"]

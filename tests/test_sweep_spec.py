@@ -1,0 +1,64 @@
+"""Sweep specs: invalid input is refused with the file and field named, before Ray or MLflow start."""
+
+import pytest
+import yaml
+from conftest import tiny_config
+
+from stylediscover.errors import InputError
+from stylediscover.sweep.spec import load_spec, trial_config
+
+
+def write(tmp_path, spec: dict):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture
+def base(tiny_world):
+    return tiny_config(tiny_world).model_dump(mode="json")
+
+
+def test_valid_spec_and_trial_config(tmp_path, base):
+    spec = load_spec(write(tmp_path, {"name": "ok", "base": base, "search_space": {
+        "loss.temperature": {"type": "loguniform", "low": 0.05, "high": 1.0},
+        "navigator.attention": {"type": "choice", "values": ["softmax", "cumax"]}}}))
+    cfg = trial_config(spec.base, {"loss.temperature": 0.1, "navigator.attention": "cumax"})
+    assert cfg.loss.temperature == 0.1 and cfg.navigator.attention == "cumax"
+    assert spec.tracking_uri.startswith("sqlite:///") and spec.tracking_uri.endswith("ok/mlflow.db")
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    (lambda s: s["search_space"].update({"navigator.attention": {"type": "choice", "values": ["softmax", "bogus"]}}),
+     "search_space.navigator.attention", "value 'bogus' is invalid"),
+    (lambda s: s["search_space"].update({"loss.temperature": {"type": "loguniform", "low": 0, "high": 1}}),
+     "search_space.loss.temperature.loguniform", "loguniform needs low > 0"),
+    (lambda s: s["search_space"].update({"batch": {"type": "choice", "values": [4, 7]}}),
+     "search_space.batch", "batch must be even"),
+    (lambda s: s.update({"num_samples": 0}), "num_samples", "greater than or equal to 1"),
+    (lambda s: s["base"]["navigator"].update({"attention": "sideways"}), "base.navigator.attention", "Input should be"),
+    (lambda s: s.update({"scheduler": {"type": "hyperband"}}), "scheduler.type", "Input should be"),
+    (lambda s: s.update({"name": "has space"}), "name", "should match pattern"),
+    (lambda s: s["search_space"].update({"lr": {"type": "grid", "values": [0.1]}}), None, "search.algorithm 'grid'"),
+    (lambda s: s.update({"unknown_key": 1}), "unknown_key", "Extra inputs are not permitted"),
+])
+def test_invalid_specs_name_file_and_field(tmp_path, base, edit, field, message):
+    spec = {"name": "bad", "base": base, "search_space": {}, "storage_path": str(tmp_path / "store")}
+    edit(spec)
+    path = write(tmp_path, spec)
+    with pytest.raises(InputError) as info:
+        load_spec(path)
+    text = str(info.value)
+    assert text.startswith(str(path)) and message in text
+    if field:
+        assert f": {field}: " in text
+    assert not (tmp_path / "store").exists()
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(InputError, match="no such sweep spec"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_spec(bad)
