@@ -467,3 +467,7 @@ def sweep_export(name: str, storage_path: str, out: Path) -> None:
     if best is None:
         raise InputError(spec.storage, "no finished attention-based trial to export")
     click.echo(f"exported trial {best.trial_id} to {export_trial(best, out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ from ray.tune.search import ConcurrencyLimiter
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
 from stylediscover.sweep.tracking import SweepTracker
-from stylediscover.sweep.trial import run_trial
+from stylediscover.sweep.trial import objective, run_trial
 
 EXPORT_FILES = ("directions.safetensors", "directions.json")
 
@@ -68,6 +68,11 @@ def _scheduler(spec: SweepSpec):
                          reduction_factor=spec.scheduler.reduction_factor)
 
 
+def tracked(metrics: dict) -> dict[str, float]:
+    """The numeric metrics a trial run records at each evaluation."""
+    return {k: metrics[k] for k in ("score", "n_discovered", "objective", "loss") if k in metrics}
+
+
 class MlflowCallback(tune.Callback):
     """Mirrors trials into MLflow child runs: params, both metrics per evaluation, artifacts, final status."""
 
@@ -89,14 +94,18 @@ class MlflowCallback(tune.Callback):
         self._run(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        metrics = {k: result[k] for k in ("score", "n_discovered", "objective", "loss") if k in result}
-        self.tracker.log_metrics(self._run(trial), metrics, int(result["step"]))
+        self.tracker.log_metrics(self._run(trial), tracked(result), int(result["step"]))
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        """Logs every evaluation the checkpoint holds (so none is lost when a driver died before logging it),
+        then the latest pictures and the directions export."""
         run_id = self._run(trial)
         with checkpoint.as_directory() as path:
             path = Path(path)
-            step = self.tracker.last_step(run_id)
+            history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+            for entry in history:
+                self.tracker.log_metrics(run_id, tracked(entry | {"objective": objective(entry)}), entry["step"])
+            step = history[-1]["step"]
             pictures = [p for p in (path / f"traversal-{step:06d}.png", path / f"attention-{step:06d}.png")
                         if p.exists()]
             self.tracker.log_artifacts(run_id, pictures, "pictures")

@@ -42,7 +42,7 @@ class SweepTracker:
             experiment, artifact_location=artifact_location)
         self.parent_id = self._find({ROLE_TAG: "sweep"}) or self.client.create_run(
             self.experiment_id, run_name=sweep, tags={SWEEP_TAG: sweep, ROLE_TAG: "sweep"}).info.run_id
-        self._last_step: dict[str, int] = {}
+        self._logged: dict[str, set[int]] = {}
 
     def _find(self, tags: dict[str, str]) -> str | None:
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in ({SWEEP_TAG: self.sweep} | tags).items())
@@ -63,19 +63,19 @@ class SweepTracker:
             self.client.update_run(run_id, status="RUNNING")
         return run_id
 
-    def last_step(self, run_id: str) -> int:
-        if run_id not in self._last_step:
-            history = self.client.get_metric_history(run_id, "score")
-            self._last_step[run_id] = max((m.step for m in history), default=-1)
-        return self._last_step[run_id]
+    def logged_steps(self, run_id: str) -> set[int]:
+        """Evaluation steps already in the run (read from MLflow once, then kept up to date)."""
+        if run_id not in self._logged:
+            self._logged[run_id] = {m.step for m in self.client.get_metric_history(run_id, "score")}
+        return self._logged[run_id]
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> bool:
         """Logs numeric metrics at `step` unless that step was logged before; returns whether it logged."""
-        if step <= self.last_step(run_id):
+        if step in self.logged_steps(run_id):
             return False
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
-        self._last_step[run_id] = step
+        self._logged[run_id].add(step)
         return True
 
     def log_artifacts(self, run_id: str, files: list[Path], artifact_path: str | None = None) -> None:
