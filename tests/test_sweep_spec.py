@@ -62,3 +62,11 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("name: [unclosed")
     with pytest.raises(InputError, match="not valid YAML"):
         load_spec(bad)
+
+
+@pytest.mark.parametrize("name", ["quickstart", "ffhq512", "ablation-attention"])
+def test_shipped_sweeps_validate(name):
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).parents[1] / "sweeps" / f"{name}.yaml")
+    assert spec.name == name and spec.search_space

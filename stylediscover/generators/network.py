@@ -170,13 +170,16 @@ class SynthesisLayer(nn.Module):
             x = fir_filter(x, self.resample_filter, pad=(1, 1), gain=4.0)
         else:
             x = F.conv2d(x, self.weight, padding=1)
-        x = x * dcoefs[:, :, None, None]
+        # Demodulation, noise, bias and the activation gain in one pass: lrelu(g·(x·d + noise + b)) =
+        # lrelu(x·(g·d) + g·(noise + b)), as leaky ReLU is positively homogeneous.
+        shift = self.bias[:, None, None]
         if self.use_noise and noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            shift = shift + self.noise_const * self.noise_strength
         elif self.use_noise and noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-            x = x + noise * self.noise_strength
-        return lrelu(x + self.bias[:, None, None], clamp=self.conv_clamp)
+            shift = shift + noise * self.noise_strength
+        x = F.leaky_relu(torch.addcmul(shift * LRELU_GAIN, x, dcoefs[:, :, None, None] * LRELU_GAIN), 0.2)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
 class ToRGB(nn.Module):
