@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
+quickstart: venv
+	$(BIN)/stylediscover sweep run sweeps/quickstart.yaml --set name=quickstart-$$(date +%Y%m%d-%H%M%S)
+
 test: venv
 	$(BIN)/python -m pytest
 

@@ -20,3 +20,18 @@ def test_shipped_predictor_on_fresh_held_out_renders():
 def test_unknown_builtin_is_named():
     with pytest.raises(InputError, match="builtin:faces: unknown built-in; known: builtin:shapes"):
         resolve_builtin("builtin:faces", "generator")
+
+
+def test_shipped_generator_and_discriminator_load_and_run():
+    import torch
+
+    from stylediscover.generators import load_generator
+    from stylediscover.generators.native import load_discriminator
+
+    generator = load_generator("builtin:shapes")
+    discriminator = load_discriminator(resolve_builtin("builtin:shapes", "discriminator"))
+    with torch.no_grad():
+        images = generator(torch.randn(4, generator.z_dim), truncation_psi=0.7)
+        feats = discriminator.features(images)
+    assert images.shape == (4, 3, 32, 32) and images.abs().max() < 3
+    assert [f.shape[-1] for f in feats] == [16, 8, 4]

@@ -68,3 +68,17 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
                                     "--out", str(out)])
     assert exported.exit_code == 0, exported.output
     assert json.loads((out / "directions.json").read_text())["metrics"]["score"] == summary["score"]
+
+
+def test_existing_sweep_name_is_refused_before_work(tiny_world, tmp_path):
+    import pytest
+
+    from stylediscover.errors import InputError
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec(tiny_world, tmp_path / "store")))
+    spec = load_spec(path)
+    spec.storage.mkdir(parents=True)
+    (spec.storage / "spec.json").write_text("{}")
+    with pytest.raises(InputError, match="already exists here; continue it with `stylediscover sweep resume tiny`"):
+        run_sweep(spec)

@@ -133,6 +133,11 @@ def _init_ray(address: str | None) -> None:
 
 def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
     """Runs the whole sweep, then selects and exports; returns the summary."""
+    if (spec.storage / "spec.json").exists():
+        from stylediscover.errors import InputError
+
+        raise InputError(spec.storage, f"a sweep named {spec.name!r} already exists here; continue it with "
+                         f"`stylediscover sweep resume {spec.name}` or start another with --set name=NEW_NAME", "name")
     spec.storage.mkdir(parents=True, exist_ok=True)
     (spec.storage / "spec.json").write_text(spec.model_dump_json(indent=2) + "\n")
     _init_ray(address)
