@@ -469,5 +469,88 @@ def sweep_export(name: str, storage_path: str, out: Path) -> None:
     click.echo(f"exported trial {best.trial_id} to {export_trial(best, out)}")
 
 
+
+@main.command()
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--generator", "source", default="builtin:shapes", show_default=True)
+@click.option("--features", "feature_name", default="discriminator", show_default=True,
+              type=click.Choice(["discriminator", "alexnet", "vgg16", "lpips-alex", "lpips-vgg"]))
+@click.option("--features-weights", default="builtin:shapes", show_default=True,
+              help="Weights of the feature network (a path, builtin:shapes, or 'none' for torchvision's).")
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="latent .npz")
+@_friendly_errors
+def project(image: Path, source: str, feature_name: str, features_weights: str, steps: int, seed: int,
+            out: Path) -> None:
+    """Projects IMAGE into W+; writes the latent (.npz) and a side-by-side PNG (target | reconstruction).
+
+    \b
+    Examples:
+      stylediscover project photo.png --out latent.npz
+      stylediscover project face.png --generator ffhq512 --features lpips-vgg --features-weights none --out face.npz
+    """
+    from stylediscover.edit import ProjectionConfig, load_image, save_latent
+    from stylediscover.edit import project as run_projection
+    from stylediscover.features import FeatureConfig, load_features
+    from stylediscover.generators import load_generator
+    from stylediscover.imaging import grid, save_png
+
+    generator = load_generator(source)
+    target = load_image(image, generator.resolution)
+    weights = None if features_weights == "none" else features_weights
+    features = load_features(FeatureConfig(name=feature_name, weights=weights), "--features")
+    result = run_projection(generator, features, target, ProjectionConfig(steps=steps, seed=seed))
+    save_latent(out, result, str(image))
+    save_png(grid(torch.cat([target, result["image"]]), cols=2), out.with_suffix(".png"))
+    click.echo(f"wrote {out} and {out.with_suffix('.png')}: pixel MSE {result['pixel_mse']:.5f}, "
+               f"perceptual {result['perceptual']:.5f}")
+
+
+@main.command()
+@click.argument("source_path", metavar="IMAGE_OR_LATENT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--directions", "directions_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--direction", "keys", multiple=True, required=True,
+              help="Direction index or dominant-attribute name (repeatable: one row each).")
+@click.option("--strengths", default="-2,-1,0,1,2", show_default=True, help="Multiples of the manifest's scale.")
+@click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
+@click.option("--steps", type=int, default=1000, show_default=True, help="Projection steps for an image input.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Edit strip PNG.")
+@_friendly_errors
+def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], strengths: str,
+         generator_source: str | None, steps: int, out: Path) -> None:
+    """Applies exported directions to a projected latent (.npz) or an image (projected first) → edit strip.
+
+    \b
+    Examples:
+      stylediscover edit latent.npz --directions best/directions.safetensors --direction wall_hue --out strip.png
+      stylediscover edit photo.png --directions best/directions.safetensors --direction 3 --direction 5 --out s.png
+    """
+    from stylediscover.directions import load_directions
+    from stylediscover.edit import ProjectionConfig, load_image, load_latent, render_edits
+    from stylediscover.edit import project as run_projection
+    from stylediscover.features import FeatureConfig, load_features
+    from stylediscover.generators import load_generator
+    from stylediscover.imaging import grid, save_png
+
+    manifest = load_directions(directions_path).manifest
+    generator = load_generator(generator_source or manifest["config"]["generator"])
+    directions = load_directions(directions_path, generator)
+    if source_path.suffix == ".npz":
+        ws, noise = load_latent(source_path, generator)
+    else:
+        features_cfg = FeatureConfig.model_validate(manifest["config"]["features"])
+        result = run_projection(generator, load_features(features_cfg), load_image(source_path, generator.resolution),
+                                ProjectionConfig(steps=steps))
+        ws, noise = result["ws"], result["noise"]
+    scale = float(manifest["scale"])
+    values = [float(v) * scale for v in strengths.split(",")]
+    indices = [directions.index(k) for k in keys]
+    deltas = [directions.delta(ws, torch.tensor([k])) for k in indices]
+    save_png(grid(render_edits(generator, ws, noise, deltas, values), cols=len(values)), out)
+    names = [manifest["directions"][k]["dominant_attribute"] for k in indices]
+    click.echo(f"wrote {out}: rows {list(zip(indices, names))}, strengths {values}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,167 @@
+"""Real images: optimisation-based projection into W+, and edits with exported directions.
+
+Projection (after NVIDIA's projector, extended to W+): start every layer at w_avg, optimise ws
+[1, L, d] and the per-layer noise maps with Adam under a perceptual loss (mean squared difference
+of the configured feature network's maps) plus a pixel loss, with noise regularisation (squared
+autocorrelation of each noise map at every scale down to 8 px, maps renormalised to zero mean and
+unit variance after each step), a learning-rate ramp-up/ramp-down and decaying noise on w.
+"""
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from stylediscover.errors import InputError
+from stylediscover.generators import Generator
+from stylediscover.generators.network import SynthesisLayer
+
+
+class ProjectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(1000, ge=1)
+    lr: float = Field(0.1, gt=0)
+    lr_rampup: float = Field(0.05, gt=0, description="fraction of the steps")
+    lr_rampdown: float = Field(0.25, gt=0, description="fraction of the steps")
+    initial_w_noise: float = 0.05
+    w_noise_ramp: float = 0.75
+    pixel_weight: float = Field(1.0, ge=0)
+    perceptual_weight: float = Field(1.0, ge=0)
+    noise_regularize: float = Field(1e5, ge=0)
+    seed: int = 0
+
+
+def load_image(path: Path, resolution: int) -> torch.Tensor:
+    """An RGB image file → [1, 3, R, R] in [-1, 1]; non-square images are centre-cropped and other sizes
+    resized, each with a warning."""
+    try:
+        image = Image.open(path).convert("RGB")
+    except FileNotFoundError:
+        raise InputError(path, "no such image") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(path, f"cannot read as an image ({exc})") from None
+    w, h = image.size
+    if w != h:
+        side = min(w, h)
+        warnings.warn(f"{path}: {w}×{h} is not square; centre-cropping to {side}×{side}", stacklevel=2)
+        image = image.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+    if image.size[0] != resolution:
+        warnings.warn(f"{path}: resizing {image.size[0]} px to the generator's {resolution} px", stacklevel=2)
+        image = image.resize((resolution, resolution), Image.LANCZOS)
+    array = np.asarray(image, dtype=np.float32) / 127.5 - 1
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+
+
+def noise_layers(generator: Generator) -> list[SynthesisLayer]:
+    return [m for m in generator.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
+
+
+def noise_regularisation(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Σ over maps and scales of squared one-pixel autocorrelations (horizontal and vertical)."""
+    total = maps[0].new_zeros([])
+    for n in maps:
+        n = n[None, None]
+        while True:
+            total = total + (n * n.roll(1, dims=3)).mean() ** 2 + (n * n.roll(1, dims=2)).mean() ** 2
+            if n.shape[-1] <= 8:
+                break
+            n = F.avg_pool2d(n, 2)
+    return total
+
+
+def project(generator: Generator, features, target: torch.Tensor, cfg: ProjectionConfig,
+            progress: bool = True) -> dict:
+    """Projects target [1, 3, R, R] → {'ws' [1, L, d], 'noise' [maps], 'pixel_mse', 'perceptual', 'image'}.
+
+    The generator's noise buffers are restored afterwards.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed)
+    layers = noise_layers(generator)
+    saved = [layer.noise_const.clone() for layer in layers]
+    maps = [torch.randn(layer.noise_const.shape, generator=gen).requires_grad_(True) for layer in layers]
+    with torch.no_grad():
+        w_std = (generator.mapping(torch.randn(10_000, generator.z_dim, generator=gen))[:, 0]
+                 - generator.mapping.w_avg).square().sum(dim=1).mean().sqrt()
+        target_feats = features(target)
+    ws = generator.mapping.w_avg.view(1, 1, -1).repeat(1, generator.num_ws, 1).requires_grad_(True)
+    opt = torch.optim.Adam([ws, *maps], lr=cfg.lr, betas=(0.9, 0.999))
+    bar = tqdm(range(cfg.steps), desc="projection", unit="step", disable=not progress)
+    try:
+        for step in bar:
+            t = step / cfg.steps
+            lr = cfg.lr * (0.5 - 0.5 * math.cos(math.pi * min(1.0, (1 - t) / cfg.lr_rampdown))) \
+                * min(1.0, t / cfg.lr_rampup)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            w_noise = w_std * cfg.initial_w_noise * max(0.0, 1 - t / cfg.w_noise_ramp) ** 2
+            for layer, n in zip(layers, maps):
+                layer.noise_const = n
+            image = generator.synthesis(ws + torch.randn(ws.shape, generator=gen) * w_noise, noise_mode="const")
+            perceptual = sum(F.mse_loss(a, b) for a, b in zip(features(image), target_feats))
+            pixel = F.mse_loss(image, target)
+            loss = cfg.perceptual_weight * perceptual + cfg.pixel_weight * pixel \
+                + cfg.noise_regularize * noise_regularisation(maps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for n in maps:
+                    n.sub_(n.mean()).div_(n.square().mean().sqrt() + 1e-8)
+            bar.set_postfix(pixel=f"{pixel.item():.4f}", perceptual=f"{float(perceptual):.4f}")
+        with torch.no_grad():
+            for layer, n in zip(layers, maps):
+                layer.noise_const = n.detach()
+            image = generator.synthesis(ws, noise_mode="const")
+            result = {"ws": ws.detach(), "noise": [n.detach() for n in maps], "image": image,
+                      "pixel_mse": F.mse_loss(image, target).item(),
+                      "perceptual": float(sum(F.mse_loss(a, b) for a, b in zip(features(image), target_feats)))}
+    finally:
+        for layer, buffer in zip(layers, saved):
+            layer.noise_const = buffer
+    return result
+
+
+def save_latent(path: Path, result: dict, source: str) -> None:
+    """latent.npz: ws [L, d], noise_<i> maps, pixel_mse, perceptual, source image path."""
+    arrays = {"ws": result["ws"][0].numpy(), "pixel_mse": np.float32(result["pixel_mse"]),
+              "perceptual": np.float32(result["perceptual"]), "source": np.array(source)}
+    arrays |= {f"noise_{i}": n.numpy() for i, n in enumerate(result["noise"])}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+def load_latent(path: Path, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """ws [1, L, d] and noise maps from latent.npz, checked against the generator."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        ws = torch.from_numpy(data["ws"]).unsqueeze(0)
+        noise = [torch.from_numpy(data[f"noise_{i}"]) for i in range(len(noise_layers(generator)))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(path, f"not a stylediscover latent ({exc})") from None
+    if ws.shape[1:] != (generator.num_ws, generator.w_dim):
+        raise InputError(path, f"ws is {tuple(ws.shape[1:])}, the generator needs "
+                         f"({generator.num_ws}, {generator.w_dim})", "ws")
+    return ws, noise
+
+
+@torch.no_grad()
+def render_edits(generator: Generator, ws: torch.Tensor, noise: list[torch.Tensor], deltas: list[torch.Tensor],
+                 strengths: list[float]) -> torch.Tensor:
+    """Rows of edits: for each delta [1, L, d], G(ws + s·delta) for s in strengths → [rows·S, 3, R, R]."""
+    layers = noise_layers(generator)
+    saved = [layer.noise_const for layer in layers]
+    try:
+        for layer, n in zip(layers, noise):
+            layer.noise_const = n
+        edited = torch.cat([ws + s * d for d in deltas for s in strengths])
+        return generator.synthesis(edited, noise_mode="const")
+    finally:
+        for layer, buffer in zip(layers, saved):
+            layer.noise_const = buffer
