@@ -3,7 +3,8 @@
 Head kinds: `linear` (one value regressed in [0, 1] over the head's [low, high], read back in the
 attribute's own units), `hue` (cos and sin of 2π·hue, read back as a hue in
 turns), `categorical` (class logits, read back as probabilities). Images [B, 3, H, W] in [-1, 1]
-are resized to `input_resolution` first. Stored as safetensors with the JSON config in metadata.
+are resized to `input_resolution` first. Backbones: `small` (a 4-layer CNN) or `resnet50` (torchvision's,
+ImageNet-normalised input, as in the paper's attribute regressor). Stored as safetensors with the JSON config in metadata.
 """
 
 import math
@@ -12,12 +13,15 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from stylediscover.weights import load_network, save_network
 
 FORMAT_TAG = "stylediscover.predictor"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Head(BaseModel):
@@ -38,8 +42,9 @@ class PredictorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     heads: list[Head] = Field(min_length=1)
+    backbone: Literal["small", "resnet50"] = "small"
     input_resolution: int = 32
-    channels: tuple[int, ...] = (32, 64, 128, 128)
+    channels: tuple[int, ...] = Field((32, 64, 128, 128), description="small backbone's conv widths")
     hidden: int = 256
 
 
@@ -49,19 +54,29 @@ class AttributePredictor(nn.Module):
     def __init__(self, config: PredictorConfig):
         super().__init__()
         self.config = config
-        layers, in_ch = [], 3
-        for i, ch in enumerate(config.channels):
-            layers += [nn.Conv2d(in_ch, ch, 3, stride=1 if i == 0 else 2, padding=1), nn.BatchNorm2d(ch), nn.ReLU()]
-            in_ch = ch
-        self.trunk = nn.Sequential(*layers)
-        side = config.input_resolution // 2 ** (len(config.channels) - 1)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * side * side, config.hidden), nn.ReLU())
+        if config.backbone == "resnet50":
+            trunk = torchvision.models.resnet50(weights=None)
+            trunk.fc = nn.Identity()
+            self.trunk, features = trunk, 2048
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        else:
+            layers, in_ch = [], 3
+            for i, ch in enumerate(config.channels):
+                layers += [nn.Conv2d(in_ch, ch, 3, stride=1 if i == 0 else 2, padding=1), nn.BatchNorm2d(ch),
+                           nn.ReLU()]
+                in_ch = ch
+            side = config.input_resolution // 2 ** (len(config.channels) - 1)
+            self.trunk, features = nn.Sequential(*layers), in_ch * side * side
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(features, config.hidden), nn.ReLU())
         self.out = nn.Linear(config.hidden, sum(h.width for h in config.heads))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         r = self.config.input_resolution
         if images.shape[-1] != r:
             images = F.interpolate(images, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+        if self.config.backbone == "resnet50":
+            images = ((images + 1) / 2 - self.mean) / self.std
         return self.out(self.fc(self.trunk(images)))
 
     def split(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
 
 from stylediscover.predictor import AttributePredictor, Head, PredictorConfig, save_predictor
+from stylediscover.predictor_training import fit
 from stylediscover.shapes.factors import FACTORS
 from stylediscover.shapes.render import render_seeded
 
@@ -93,23 +93,8 @@ def train_predictor(cfg: PredictorTrainConfig, out: Path) -> dict[str, float]:
     images, factors = render_seeded(cfg.train_images, cfg.seed, cfg.resolution)
     test_images, test_factors = render_seeded(cfg.held_out, HELD_OUT_SEED, cfg.resolution)
     model = AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=cfg.resolution))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    steps = cfg.epochs * (cfg.train_images // cfg.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
-    bar = tqdm(total=steps, desc="shapes predictor", unit="step")
-    for _ in range(cfg.epochs):
-        model.train()
-        for idx in torch.randperm(cfg.train_images).split(cfg.batch):
-            if len(idx) < cfg.batch:
-                continue
-            loss = loss_fn(model, model(images[idx]), factors[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-    bar.close()
+    fit(model, images, lambda raw, idx: loss_fn(model, raw, factors[idx]), cfg.epochs, cfg.batch, cfg.lr,
+        "shapes predictor")
     metrics = evaluate(model, test_images, test_factors)
     save_predictor(model, out)
     report = {"options": cfg.model_dump(), "held_out": metrics, "wall_s": round(time.perf_counter() - start, 1)}
