@@ -99,7 +99,8 @@ def assert_complete(cluster, experiment: str) -> None:
         assert run.info.status == "FINISHED"
         for metric in ("score", "n_discovered"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
-            assert steps == list(range(EVERY, STEPS + 1, EVERY)), (metric, steps)
+            # every evaluation exactly once; a resumed trial's backfilled steps may arrive after later ones
+            assert sorted(steps) == list(range(EVERY, STEPS + 1, EVERY)), (metric, steps)
 
 
 def test_worker_node_lost_mid_trial(tiny_world, tmp_path, cluster, databases):
