@@ -9,6 +9,7 @@ import click
 import torch
 
 from stylediscover.errors import StylediscoverError
+from stylediscover.options import load_options, parse_overrides, read_yaml_mapping
 
 
 def _friendly_errors(fn):
@@ -112,29 +113,6 @@ def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode
     click.echo(f"wrote {out} ({len(seed_list)} images, {generator.resolution}px)")
 
 
-def _apply_overrides(model_cls, base: dict, overrides: tuple[str, ...], source: str):
-    """Validates `base` updated with dotted `key=value` overrides (values parsed as YAML)."""
-    import yaml
-    from pydantic import ValidationError
-
-    from stylediscover.errors import InputError, from_validation_error
-
-    data = dict(base)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(source, f"expected key=value, got {item!r}", "--set")
-        target = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = yaml.safe_load(value)
-    try:
-        return model_cls.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(source, exc) from None
-
-
 @main.group()
 def shapes() -> None:
     """The embedded offline domain: renders, its StyleGAN2 and its attribute predictor."""
@@ -180,7 +158,7 @@ def shapes_train_generator(run_dir: Path, overrides: tuple[str, ...]) -> None:
 
     options = run_dir / "options.json"
     base = json.loads(options.read_text()) if options.exists() else {}
-    cfg = _apply_overrides(GanTrainConfig, base, overrides, str(options) if options.exists() else "--set")
+    cfg = load_options(GanTrainConfig, base, overrides, str(options) if options.exists() else "--set")
     train(cfg, run_dir)
 
 
@@ -198,25 +176,9 @@ def shapes_train_predictor(out: Path, overrides: tuple[str, ...]) -> None:
     """
     from stylediscover.shapes.train_predictor import PredictorTrainConfig, train_predictor
 
-    metrics = train_predictor(_apply_overrides(PredictorTrainConfig, {}, overrides, "--set"), out)
+    metrics = train_predictor(load_options(PredictorTrainConfig, {}, overrides, "--set"), out)
     for name, value in metrics.items():
         click.echo(f"{name:<28} {value:.4f}")
-
-
-def _load_yaml(path: Path) -> dict:
-    import yaml
-
-    from stylediscover.errors import InputError
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(path, "expected a mapping of options at the top level")
-    return data
 
 
 @main.command()
@@ -236,7 +198,7 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
     from stylediscover.trainer import TrainConfig
     from stylediscover.trainer import train as train_trial
 
-    cfg = _apply_overrides(TrainConfig, _load_yaml(config_path), overrides, str(config_path))
+    cfg = load_options(TrainConfig, read_yaml_mapping(config_path), overrides, config_path)
     run_dir = run_dir or Path("runs") / config_path.stem
     metrics = train_trial(cfg, run_dir)
     click.echo(f"score {metrics['score']:.3f}, n_discovered {metrics['n_discovered']} "
@@ -368,19 +330,10 @@ def sweep_run(spec_path: Path, address: str | None, overrides: tuple[str, ...]) 
       ray job submit --address http://head:8265 --working-dir . -- \\
           stylediscover sweep run sweeps/ffhq512.yaml --address auto
     """
-    import yaml
-
-    from stylediscover.errors import InputError
     from stylediscover.sweep.runner import run_sweep
     from stylediscover.sweep.spec import load_spec
 
-    parsed = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(spec_path, f"expected key=value, got {item!r}", "--set")
-        parsed[key] = yaml.safe_load(value)
-    spec = load_spec(spec_path, parsed)
+    spec = load_spec(spec_path, parse_overrides(overrides, str(spec_path)))
     _print_summary(run_sweep(spec, address), spec.tracking_uri)
 
 

@@ -56,7 +56,7 @@ def test_invalid_specs_name_file_and_field(tmp_path, base, edit, field, message)
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(InputError, match="no such sweep spec"):
+    with pytest.raises(InputError, match="nope.yaml: no such file"):
         load_spec(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed")

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from stylediscover.generators.network import FullyConnected, fir_filter, lrelu, resample_filter
+from stylediscover.generators.network import FullyConnected, fir_filter, lrelu, power_of_two_resolution, resample_filter
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -24,12 +24,7 @@ class DiscriminatorConfig(BaseModel):
     channels: dict[int, int] = Field(description="feature channels per block resolution 4..resolution")
     mbstd_group: int = Field(4, ge=1)
 
-    @field_validator("resolution")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value < 8 or value > 1024 or value & (value - 1):
-            raise ValueError(f"must be a power of two in 8..1024, got {value}")
-        return value
+    _resolution = field_validator("resolution")(power_of_two_resolution)
 
     @property
     def block_resolutions(self) -> list[int]:

@@ -20,6 +20,13 @@ LRELU_GAIN = math.sqrt(2.0)
 RESAMPLE_TAPS = (1.0, 3.0, 3.0, 1.0)
 
 
+def power_of_two_resolution(value: int) -> int:
+    """Pydantic check of an image side: a power of two in 8..1024."""
+    if value < 8 or value > 1024 or value & (value - 1):
+        raise ValueError(f"must be a power of two in 8..1024, got {value}")
+    return value
+
+
 class GeneratorConfig(BaseModel):
     """Architecture of a generator; saved beside its weights."""
 
@@ -37,12 +44,7 @@ class GeneratorConfig(BaseModel):
     conv_clamp: float | None = Field(None, gt=0)
     use_noise: bool = True
 
-    @field_validator("resolution")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value < 8 or value > 1024 or value & (value - 1):
-            raise ValueError(f"must be a power of two in 8..1024, got {value}")
-        return value
+    _resolution = field_validator("resolution")(power_of_two_resolution)
 
     @model_validator(mode="after")
     def _channels_cover_blocks(self) -> "GeneratorConfig":

@@ -10,10 +10,10 @@ not inside a Ray worker.
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stylediscover.errors import InputError, from_validation_error
+from stylediscover.errors import InputError
+from stylediscover.options import read_yaml_mapping, set_dotted, validate
 from stylediscover.trainer import TrainConfig
 
 
@@ -119,14 +119,6 @@ class SweepSpec(BaseModel):
         return self.search.study_storage or f"sqlite:///{self.storage / 'optuna.db'}"
 
 
-def set_dotted(data: dict, key: str, value: Any) -> dict:
-    """A copy of `data` with the dotted `key` set to `value` (intermediate dicts created)."""
-    out = dict(data)
-    head, _, rest = key.partition(".")
-    out[head] = set_dotted(dict(out.get(head) or {}), rest, value) if rest else value
-    return out
-
-
 def trial_config(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
     """The base config with the sampled dotted parameters applied."""
     data = base.model_dump(mode="json")
@@ -144,26 +136,12 @@ def _corners(param: Param) -> list[Any]:
 def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     """Reads and validates a sweep YAML; the search space is checked point by point against TrainConfig."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "no such sweep spec") from None
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(path, "expected a mapping at the top level")
+    data = read_yaml_mapping(path)
     if "base_config" in data:
-        base_path = path.parent / data.pop("base_config")
-        try:
-            data["base"] = yaml.safe_load(base_path.read_text()) | dict(data.get("base") or {})
-        except (FileNotFoundError, yaml.YAMLError, TypeError) as exc:
-            raise InputError(path, f"cannot read {base_path} ({exc})", "base_config") from None
+        data["base"] = read_yaml_mapping(path.parent / data.pop("base_config")) | dict(data.get("base") or {})
     for key, value in (overrides or {}).items():
         data = set_dotted(data, key, value)
-    try:
-        spec = SweepSpec.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(path, exc) from None
+    spec = validate(SweepSpec, data, path)
     base = spec.base.model_dump(mode="json")
     for key, param in spec.search_space.items():
         for value in _corners(param):
