@@ -82,3 +82,19 @@ def test_existing_sweep_name_is_refused_before_work(tiny_world, tmp_path):
     (spec.storage / "spec.json").write_text("{}")
     with pytest.raises(InputError, match="already exists here; continue it with `stylediscover sweep resume tiny`"):
         run_sweep(spec)
+
+
+def test_failing_trials_end_as_failed_runs(tiny_world, tmp_path, ray_env):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes((tiny_world / "g.safetensors").read_bytes()[:-200])
+    spec_dict = tiny_spec(tiny_world, tmp_path / "store", name="broken", num_samples=1, max_failures=0,
+                          search={"algorithm": "random"})
+    spec_dict["base"]["generator"] = str(broken)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec_dict))
+    spec = load_spec(path)
+    summary = run_sweep(spec)
+    assert "trial_id" not in summary
+    client, trials, parents = child_runs(spec)
+    assert [(r.info.status, r.data.tags["stylediscover.outcome"]) for r in trials] == [("FAILED", "failed")]
+    assert parents[0].info.status == "FINISHED"
