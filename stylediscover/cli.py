@@ -212,9 +212,11 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
 @click.option("--samples", type=int, default=None, help="N codes per direction.")
 @click.option("--scale", type=float, default=None, help="Edit strength s (default: the manifest's).")
 @click.option("--psi", type=float, default=None, help="Truncation ψ of the codes.")
+@click.option("--calibrate/--no-calibrate", default=None,
+              help="Per-direction strengths giving equal feature change (default: as the trial did).")
 @_friendly_errors
 def evaluate(directions_path: Path, generator_source: str | None, predictor_source: str | None,
-             samples: int | None, scale: float | None, psi: float | None) -> None:
+             samples: int | None, scale: float | None, psi: float | None, calibrate: bool | None) -> None:
     """Recomputes score and n_discovered of exported directions and prints the response matrix.
 
     \b
@@ -223,8 +225,9 @@ def evaluate(directions_path: Path, generator_source: str | None, predictor_sour
     """
     from stylediscover.builtin import resolve_builtin
     from stylediscover.directions import load_directions
+    from stylediscover.features import FeatureConfig, load_features
     from stylediscover.generators import load_generator
-    from stylediscover.metrics import MetricsConfig, attribute_responses, n_discovered, score
+    from stylediscover.metrics import MetricsConfig, attribute_responses, calibrate_scales, n_discovered, score
     from stylediscover.predictor import load_predictor
 
     manifest_cfg = load_directions(directions_path).manifest["config"]
@@ -232,8 +235,15 @@ def evaluate(directions_path: Path, generator_source: str | None, predictor_sour
     directions = load_directions(directions_path, generator)
     predictor = load_predictor(resolve_builtin(predictor_source or manifest_cfg["predictor"], "predictor"))
     metrics_cfg = MetricsConfig.model_validate(manifest_cfg["eval"]["metrics"]).model_copy(update={
-        k: v for k, v in (("samples", samples), ("scale", scale), ("truncation_psi", psi)) if v is not None})
-    responses = attribute_responses(generator, directions.delta, len(directions.deltas), predictor, metrics_cfg)
+        k: v for k, v in (("samples", samples), ("scale", scale), ("truncation_psi", psi), ("calibrate", calibrate))
+        if v is not None})
+    k_dirs = len(directions.deltas)
+    scales = None
+    if metrics_cfg.calibrate:
+        features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
+        scales = calibrate_scales(generator, directions.delta, k_dirs, features, metrics_cfg)
+        click.echo("calibrated scales: " + ", ".join(f"{s:.3f}" for s in scales.tolist()))
+    responses = attribute_responses(generator, directions.delta, k_dirs, predictor, metrics_cfg, scales)
     names = [h.name for h in predictor.config.heads]
     click.echo("direction  " + "  ".join(f"{n[:12]:>12}" for n in names))
     for k, row in enumerate(responses):
@@ -496,13 +506,13 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
         result = run_projection(generator, load_features(features_cfg), load_image(source_path, generator.resolution),
                                 ProjectionConfig(steps=steps))
         ws, noise = result["ws"], result["noise"]
-    scale = float(manifest["scale"])
-    values = [float(v) * scale for v in strengths.split(",")]
+    values = [float(v) for v in strengths.split(",")]
     indices = [directions.index(k) for k in keys]
-    deltas = [directions.delta(ws, torch.tensor([k])) for k in indices]
+    entries = [manifest["directions"][k] for k in indices]
+    deltas = [directions.delta(ws, torch.tensor([k])) * e.get("scale", manifest["scale"]) for k, e in zip(indices, entries)]
     save_png(grid(render_edits(generator, ws, noise, deltas, values), cols=len(values)), out)
-    names = [manifest["directions"][k]["dominant_attribute"] for k in indices]
-    click.echo(f"wrote {out}: rows {list(zip(indices, names))}, strengths {values}")
+    rows = [(k, e["dominant_attribute"], e.get("scale", manifest["scale"])) for k, e in zip(indices, entries)]
+    click.echo(f"wrote {out}: rows (index, attribute, scale) {rows}, strengths ×{values}")
 
 
 

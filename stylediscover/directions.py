@@ -6,8 +6,9 @@ safetensors tensors:
   directions  [K, d]     unit-RMS base direction u_k (at w_avg for adaptive directions)
   navigator.* the navigator's own weights (rebuild with the manifest's config for input-dependent use)
 manifest (JSON): format, generator {source, sha256, num_ws, w_dim, resolution}, config (the whole
-trial config), scale (the edit strength the metrics used, recommended for edits), attributes,
-directions [{index, dominant_attribute, response, layers [first, last]}], metrics.
+trial config), scale (the median edit strength the metrics used), attributes, directions [{index,
+dominant_attribute, response, responses, scale (this direction's strength in the metrics, recommended
+for edits), layers [first, last]}], metrics.
 `<name>_npy/direction_<k>_<attribute>_layers_<first>-<last>.npy`: u_k [d] as float32, the form
 GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last inclusive).
 """
@@ -70,7 +71,7 @@ def layer_range(attention: torch.Tensor) -> tuple[int, int]:
 
 @torch.no_grad()
 def export_directions(path: Path, navigator, generator, generator_info: dict, config: dict, responses: torch.Tensor,
-                      attributes: list[str], metrics: dict, scale: float) -> Path:
+                      attributes: list[str], metrics: dict, scales: torch.Tensor) -> Path:
     """Writes the three parts of the format for `navigator` evaluated at the generator's w_avg."""
     w_avg = generator.mapping.w_avg.view(1, 1, -1).expand(1, generator.num_ws, -1)
     deltas = navigator.all_deltas(w_avg)[0]
@@ -92,10 +93,11 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
         first, last = layer_range(attention[k])
         best = int(responses[k].argmax())
         entries.append({"index": k, "dominant_attribute": attributes[best], "response": float(responses[k, best]),
+                        "scale": float(scales[k]),
                         "responses": [float(x) for x in responses[k]], "layers": [first, last]})
         np.save(npy_dir / f"direction_{k:02d}_{attributes[best]}_layers_{first}-{last}.npy",
                 directions[k].numpy().astype(np.float32))
-    manifest = {"format": FORMAT, "generator": generator_info, "config": config, "scale": scale,
+    manifest = {"format": FORMAT, "generator": generator_info, "config": config, "scale": float(scales.median()),
                 "attributes": attributes, "directions": entries, "metrics": metrics}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     return path

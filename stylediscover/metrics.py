@@ -28,6 +28,8 @@ class MetricsConfig(BaseModel):
     truncation_psi: float = 0.5
     seed: int = 12345
     batch: int = 100
+    calibrate: bool = Field(False, description="per-direction strengths giving equal feature change (see calibrate_scales)")
+    calibration_samples: int = Field(32, ge=1)
 
 
 def head_responses(predictor: AttributePredictor, plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:
@@ -63,6 +65,34 @@ def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predi
             minus.append(raw[len(ws):])
         rows.append(head_responses(predictor, torch.cat(plus), torch.cat(minus)))
     return torch.stack(rows)
+
+
+@torch.no_grad()
+def calibrate_scales(generator, delta_fn: DeltaFn, num_directions: int, features, cfg: MetricsConfig) -> torch.Tensor:
+    """Strengths s_k [K] under which every direction changes the features equally.
+
+    The change of a direction at strength s is the mean over feature layers of the mean squared
+    difference F(G(w + s·D_k(w))) − F(G(w)) over `calibration_samples` codes. The target is the median
+    change over directions at cfg.scale, so the overall edit size stays that of cfg.scale; two
+    square-root updates (changes grow about quadratically in s for small edits) reach it, and s_k is
+    kept within [cfg.scale / 10, 10 · cfg.scale].
+    """
+    z = torch.randn(cfg.calibration_samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
+    ws = generator.mapping(z, truncation_psi=cfg.truncation_psi)
+    base = features(generator.synthesis(ws, noise_mode="const"))
+
+    def change(k: int, s: float) -> float:
+        d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long))
+        feats = features(generator.synthesis(ws + d, noise_mode="const"))
+        return float(sum((f - b).square().mean() for f, b in zip(feats, base)) / len(base))
+
+    scales = torch.full((num_directions,), cfg.scale)
+    changes = torch.tensor([change(k, cfg.scale) for k in range(num_directions)])
+    target = changes.median()
+    for _ in range(2):
+        scales = (scales * torch.sqrt(target / changes.clamp(min=1e-12))).clamp(cfg.scale / 10, cfg.scale * 10)
+        changes = torch.tensor([change(k, float(scales[k])) for k in range(num_directions)])
+    return scales
 
 
 def normalised(responses: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,14 @@ from stylediscover.features import FeatureConfig, FeatureNetwork, load_features
 from stylediscover.generators import Generator, generator_path, load_generator
 from stylediscover.generators.registry import sha256_of
 from stylediscover.losses import LossConfig, Prototypes, binary_loss, diversity, prototype_loss
-from stylediscover.metrics import MetricsConfig, attribute_responses, dominant_attributes, n_discovered, score
+from stylediscover.metrics import (
+    MetricsConfig,
+    attribute_responses,
+    calibrate_scales,
+    dominant_attributes,
+    n_discovered,
+    score,
+)
 from stylediscover.navigator import Navigator, NavigatorConfig
 from stylediscover.plots import attention_heatmap, traversal_grid
 from stylediscover.predictor import AttributePredictor, load_predictor
@@ -154,18 +161,20 @@ def save_checkpoint(path: Path, trial: Trial, optimizer: torch.optim.Optimizer, 
 
 def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     """Both metrics, the response matrix, the traversal grid, the attention map and the directions export."""
-    cfg, nav, scale = trial.cfg, trial.navigator, trial.cfg.eval.metrics.scale
-    responses = attribute_responses(trial.generator, nav, cfg.navigator.num_directions, trial.predictor,
-                                    cfg.eval.metrics)
+    cfg, nav, mcfg = trial.cfg, trial.navigator, trial.cfg.eval.metrics
+    k_dirs = cfg.navigator.num_directions
+    scales = (calibrate_scales(trial.generator, nav, k_dirs, trial.features, mcfg) if mcfg.calibrate
+              else torch.full((k_dirs,), mcfg.scale))
+    responses = attribute_responses(trial.generator, nav, k_dirs, trial.predictor, mcfg, scales)
     names = [h.name for h in trial.predictor.config.heads]
-    metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": scale}
+    metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": mcfg.scale}
     (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
-        {"attributes": names, "scale": scale, "responses": responses.tolist()}, indent=1) + "\n")
-    traversal_grid(trial.generator, nav.all_deltas, scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
+        {"attributes": names, "scales": scales.tolist(), "responses": responses.tolist()}, indent=1) + "\n")
+    traversal_grid(trial.generator, nav.all_deltas, mcfg.scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
                    run_dir / f"traversal-{step:06d}.png")
     attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names))
     export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
-                      cfg.model_dump(), responses, names, metrics, scale)
+                      cfg.model_dump(), responses, names, metrics, scales)
     return metrics
 
 

@@ -53,20 +53,22 @@ def tiny_config(world, **overrides) -> TrainConfig:
     return TrainConfig.model_validate(base | overrides)
 
 
-@pytest.fixture
-def ray_env(monkeypatch):
-    """Ray's temp and home folders inside a short private directory; Ray is shut down afterwards."""
+@pytest.fixture(scope="module")
+def ray_env():
+    """One local Ray per test module, its temp and home folders in a private directory; shut down afterwards."""
     import shutil
     import tempfile
 
     import ray
 
     root = tempfile.mkdtemp(prefix="sd-ray-", dir="/tmp")
-    monkeypatch.setenv("RAY_TMPDIR", root)
-    monkeypatch.setenv("HOME", root)
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    yield Path(root)
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_TMPDIR", root)
+        mp.setenv("HOME", root)
+        mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(include_dashboard=False, configure_logging=False)
+        yield Path(root)
+        ray.shutdown()
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -83,3 +83,34 @@ def test_cli_train_bad_field_is_named_before_work(tiny_world, tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {path}: navigator.attention: Input should be")
     assert not (tmp_path / "never").exists()
+
+
+def test_calibrated_scales_equalise_feature_change(tiny_world, tmp_path):
+    from stylediscover.features import FeatureConfig, load_features
+    from stylediscover.metrics import MetricsConfig, calibrate_scales
+    from stylediscover.navigator import Navigator, NavigatorConfig
+
+    generator = load_generator(tiny_world / "g.safetensors")
+    features = load_features(FeatureConfig(name="discriminator", weights=str(tiny_world / "d.safetensors")))
+    torch.manual_seed(0)
+    nav = Navigator(NavigatorConfig(num_directions=3, direction="free", attention="none"), generator.num_ws, 16)
+    cfg = MetricsConfig(scale=1.0, calibration_samples=8)
+    scales = calibrate_scales(generator, nav, 3, features, cfg)
+
+    def change(k, s):
+        ws = generator.mapping(torch.randn(8, 16, generator=torch.Generator().manual_seed(cfg.seed + 1)), 0.5)
+        base = features(generator.synthesis(ws))
+        moved = features(generator.synthesis(ws + s * nav(ws, torch.full((8,), k))))
+        return float(sum((a - b).square().mean() for a, b in zip(moved, base)) / len(base))
+
+    with torch.no_grad():
+        before = torch.tensor([change(k, 1.0) for k in range(3)])
+        after = torch.tensor([change(k, float(scales[k])) for k in range(3)])
+    assert (after.max() / after.min()) < (before.max() / before.min())
+    assert (after.max() / after.min()) < 1.2
+
+    metrics = train(config(tiny_world, eval={"every": 4, "grid_strengths": 3,
+                                                  "metrics": {"samples": 4, "batch": 4, "calibrate": True}}),
+                    tmp_path / "run")
+    manifest = load_directions(tmp_path / "run" / "directions.safetensors").manifest
+    assert len({round(d["scale"], 6) for d in manifest["directions"]}) > 1 and metrics["step"] == 4
