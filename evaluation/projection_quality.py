@@ -58,7 +58,8 @@ def main() -> None:
     recon = torch.cat([r["image"] for r in results])
     with torch.no_grad():
         read_t, read_r = predictor.read(predictor(targets)), predictor.read(predictor(recon))
-    rows = [f"| {f.name} | {'accuracy' if f.kind == 'categorical' else 'R²'} | "
+    measure = {"categorical": "accuracy", "hue": "circular R²", "linear": "R²"}
+    rows = [f"| {f.name} | {measure[f.kind]} | "
             f"{agreement(f.kind, read_t[f.name], read_r[f.name]):.3f} |" for f in FACTORS]
     pixel = statistics.mean(r["pixel_mse"] for r in results)
     table = "\n".join([
