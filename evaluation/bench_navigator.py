@@ -28,8 +28,9 @@ def measure(setting: str, variant: str, steps: int, threads: int) -> dict:
     """Runs in a subprocess: builds the trial, times `steps` optimiser steps after one warm-up."""
     import torch
 
+    from stylediscover.config import TrainConfig
     from stylediscover.generators import Generator, GeneratorConfig, save_native
-    from stylediscover.trainer import TrainConfig, Trial, training_loss
+    from stylediscover.trainer import Trial, training_loss
 
     torch.set_num_threads(threads)
     if setting == "reference":

@@ -26,8 +26,9 @@ sys.path.insert(0, str(HERE))
 
 from machine import describe  # noqa: E402
 
+from stylediscover.config import TrainConfig  # noqa: E402
 from stylediscover.options import set_dotted  # noqa: E402
-from stylediscover.trainer import TrainConfig, Trial, evaluate, train  # noqa: E402
+from stylediscover.trainer import Trial, evaluate, train  # noqa: E402
 
 CONFIGS = HERE.parent / "configs"
 METHODS = {

@@ -29,10 +29,20 @@ def _friendly_errors(fn):
 def _parse_seeds(text: str) -> list[int]:
     """'0-3,7' → [0, 1, 2, 3, 7]."""
     seeds: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi or lo) + 1))
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            seeds.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise click.BadParameter(f"expected seeds like '0-7,42', got {text!r}", param_hint="--seeds") from None
     return seeds
+
+
+def _parse_floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected numbers like '-2,0,2', got {text!r}", param_hint=option) from None
 
 
 @click.group()
@@ -195,7 +205,7 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
       stylediscover train configs/shapes-binary.yaml
       stylediscover train configs/shapes-binary.yaml --set loss.form=infonce --set loss.temperature=0.2
     """
-    from stylediscover.trainer import TrainConfig
+    from stylediscover.config import TrainConfig
     from stylediscover.trainer import train as train_trial
 
     cfg = load_options(TrainConfig, read_yaml_mapping(config_path), overrides, config_path)
@@ -234,9 +244,9 @@ def evaluate(directions_path: Path, generator_source: str | None, predictor_sour
     generator = load_generator(generator_source or manifest_cfg["generator"])
     directions = load_directions(directions_path, generator)
     predictor = load_predictor(resolve_builtin(predictor_source or manifest_cfg["predictor"], "predictor"))
-    metrics_cfg = MetricsConfig.model_validate(manifest_cfg["eval"]["metrics"]).model_copy(update={
+    metrics_cfg = load_options(MetricsConfig, manifest_cfg["eval"]["metrics"] | {
         k: v for k, v in (("samples", samples), ("scale", scale), ("truncation_psi", psi), ("calibrate", calibrate))
-        if v is not None})
+        if v is not None}, (), "evaluate options")
     k_dirs = len(directions.deltas)
     scales = None
     if metrics_cfg.calibrate:
@@ -438,8 +448,9 @@ def sweep_export(name: str, storage_path: str, out: Path) -> None:
 @click.option("--generator", "source", default="builtin:shapes", show_default=True)
 @click.option("--features", "feature_name", default="discriminator", show_default=True,
               type=click.Choice(["discriminator", "alexnet", "vgg16", "lpips-alex", "lpips-vgg"]))
-@click.option("--features-weights", default="builtin:shapes", show_default=True,
-              help="Weights of the feature network (a path, builtin:shapes, or 'none' for torchvision's).")
+@click.option("--features-weights", default=None,
+              help="Weights of the feature network: a path or builtin:shapes (default: builtin:shapes for the "
+                   "discriminator, torchvision's ImageNet weights otherwise).")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="latent .npz")
@@ -451,7 +462,7 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
     \b
     Examples:
       stylediscover project photo.png --out latent.npz
-      stylediscover project face.png --generator ffhq512 --features lpips-vgg --features-weights none --out face.npz
+      stylediscover project face.png --generator ffhq512 --features lpips-vgg --out face.npz
     """
     from stylediscover.edit import ProjectionConfig, load_image, save_latent
     from stylediscover.edit import project as run_projection
@@ -461,8 +472,7 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
 
     generator = load_generator(source)
     target = load_image(image, generator.resolution)
-    weights = None if features_weights == "none" else features_weights
-    features = load_features(FeatureConfig(name=feature_name, weights=weights), "--features")
+    features = load_features(FeatureConfig(name=feature_name, weights=features_weights), "--features")
     result = run_projection(generator, features, target, ProjectionConfig(steps=steps, seed=seed))
     save_latent(out, result, str(image))
     save_png(grid(torch.cat([target, result["image"]]), cols=2), out.with_suffix(".png"))
@@ -506,7 +516,7 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
         result = run_projection(generator, load_features(features_cfg), load_image(source_path, generator.resolution),
                                 ProjectionConfig(steps=steps))
         ws, noise = result["ws"], result["noise"]
-    values = [float(v) for v in strengths.split(",")]
+    values = _parse_floats(strengths, "--strengths")
     indices = [directions.index(k) for k in keys]
     entries = [manifest["directions"][k] for k in indices]
     deltas = [directions.delta(ws, torch.tensor([k])) * e.get("scale", manifest["scale"]) for k, e in zip(indices, entries)]

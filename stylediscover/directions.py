@@ -132,7 +132,7 @@ def load_directions(path: Path, generator=None) -> Directions:
     navigator = None
     if nav_config.direction == "adaptive" or nav_config.attention == "adaptive":
         _, num_ws, w_dim = tensors["deltas"].shape
-        navigator = Navigator(nav_config, num_ws, w_dim)
+        navigator = Navigator(nav_config, num_ws, w_dim, nav_state.get("basis", nav_state.get("u")))
         navigator.load_state_dict(nav_state)
         navigator.requires_grad_(False)
     return Directions(manifest=manifest, navigator=navigator, **tensors)

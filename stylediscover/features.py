@@ -2,7 +2,7 @@
 
 Names (`FeatureConfig.name`):
   discriminator  the block outputs of a StyleGAN2 discriminator (`weights`: a native discriminator
-                 file or `builtin:shapes`, the embedded domain's; the offline default)
+                 file, or `builtin:shapes` — the embedded domain's, the default; the offline default network)
   alexnet        AlexNet relu1..relu5, LPIPS-style slices, ImageNet weights from torchvision
   vgg16          VGG16 relu1_2..relu5_3, LPIPS-style slices
   lpips-alex     calibrated LPIPS: AlexNet slices, channel-unit-normalised and scaled by the square
@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 import torchvision
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from stylediscover.errors import InputError
@@ -36,7 +36,8 @@ class FeatureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["discriminator", "alexnet", "vgg16", "lpips-alex", "lpips-vgg"] = "discriminator"
-    weights: str | None = "builtin:shapes"
+    weights: str | None = Field(None, description="discriminator: file or builtin:<domain> (None: builtin:shapes); "
+                                "backbones: state-dict path, 'random', or None for torchvision's ImageNet weights")
     input_resolution: int | None = None
     layers: list[int] | None = None
 
@@ -129,9 +130,8 @@ def load_features(cfg: FeatureConfig, source: str = "config") -> FeatureNetwork:
         from stylediscover.builtin import resolve_builtin
         from stylediscover.generators.native import load_discriminator
 
-        if cfg.weights is None:
-            raise InputError(source, "the discriminator feature network needs a weights file", "features.weights")
-        net = DiscriminatorFeatures(load_discriminator(resolve_builtin(cfg.weights, "discriminator")))
+        net = DiscriminatorFeatures(load_discriminator(resolve_builtin(cfg.weights or "builtin:shapes",
+                                                                       "discriminator")))
     elif cfg.name in BACKBONES:
         net = SliceFeatures(_backbone(cfg.name, cfg.weights, source), BACKBONES[cfg.name][2])
     else:

@@ -113,3 +113,8 @@ def n_discovered(responses: torch.Tensor) -> int:
 
 def dominant_attributes(responses: torch.Tensor, names: list[str]) -> list[str]:
     return [names[i] for i in responses.argmax(dim=1).tolist()]
+
+
+def objective(metrics: dict) -> float:
+    """n_discovered + score: one scalar ordering trials like the default selection rule (score ∈ [0, 1])."""
+    return metrics["n_discovered"] + metrics["score"]

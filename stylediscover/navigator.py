@@ -8,10 +8,12 @@ Direction parameterisations (`direction`):
   fixed     u_k given (a buffer; GANSpace / SeFa baselines with learned attention on top)
 Layer attentions (`attention`):
   none       uniform 1/L (no layer selection)
-  softmax    softmax(a_k), a_k ~ N(0, 1), optionally smoothed along layers by a 1-D Gaussian
+  softmax    softmax(a_k), a_k ~ N(0, 1)
   softmax_t  softmax(a_k / T) with attention temperature T
   cumax      cumsum(softmax(a1_k)) · (1 − cumsum(softmax(a2_k))): a contiguous band of layers
   adaptive   logits from an MLP on mean_l w+[l]
+Every learned attention's logits are optionally smoothed along the layer axis by a 1-D Gaussian
+(smooth_kernel, smooth_sigma) before the softmax.
 """
 
 import math
@@ -103,10 +105,6 @@ class Navigator(nn.Module):
             self.attention_mlp = BatchedMLP(k, w_dim, config.hidden, num_ws)
         if config.smooth_kernel > 1:
             self.register_buffer("smoothing", gaussian_kernel(config.smooth_kernel, config.smooth_sigma))
-
-    @property
-    def input_dependent(self) -> bool:
-        return self.config.direction == "adaptive" or self.config.attention == "adaptive"
 
     def directions(self, ws: torch.Tensor | None = None) -> torch.Tensor:
         """Unit-RMS directions: [K, d], or [B, K, d] when adaptive."""

@@ -40,7 +40,10 @@ def parse_overrides(items: tuple[str, ...] | list[str], source: str) -> dict[str
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(source, f"expected key=value, got {item!r}", "--set")
-        parsed[key] = yaml.safe_load(value)
+        try:
+            parsed[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise InputError(source, f"value of {key} is not valid YAML ({exc})", "--set") from None
     return parsed
 
 

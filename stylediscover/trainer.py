@@ -10,72 +10,31 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm import tqdm
 
 from stylediscover.baselines import ganspace_directions, sefa_directions, w_pca
 from stylediscover.builtin import resolve_builtin
+from stylediscover.config import TrainConfig
 from stylediscover.directions import export_directions
-from stylediscover.features import FeatureConfig, FeatureNetwork, load_features
+from stylediscover.errors import InputError
+from stylediscover.features import FeatureNetwork, load_features
 from stylediscover.generators import Generator, generator_path, load_generator
 from stylediscover.generators.registry import sha256_of
-from stylediscover.losses import LossConfig, Prototypes, binary_loss, diversity, prototype_loss
+from stylediscover.losses import Prototypes, binary_loss, diversity, prototype_loss
 from stylediscover.metrics import (
-    MetricsConfig,
     attribute_responses,
     calibrate_scales,
     dominant_attributes,
     n_discovered,
     score,
 )
-from stylediscover.navigator import Navigator, NavigatorConfig
+from stylediscover.navigator import Navigator
 from stylediscover.plots import attention_heatmap, traversal_grid
 from stylediscover.predictor import AttributePredictor, load_predictor
 
 Report = Callable[[dict, Path], None]
-
-
-class EvalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    every: int = Field(250, ge=1, description="steps between evaluations (and at the last step)")
-    metrics: MetricsConfig = MetricsConfig()
-    grid_strengths: int = Field(7, ge=2, description="columns of the traversal grid, from −s to +s")
-    grid_seed: int = 0
-
-
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    generator: str = "builtin:shapes"
-    predictor: str = "builtin:shapes"
-    features: FeatureConfig = FeatureConfig()
-    navigator: NavigatorConfig = NavigatorConfig(num_directions=10, pca_dim=64)
-    fixed_directions: Literal["ganspace", "sefa"] | None = Field(
-        None, description="source of u_k when navigator.direction is 'fixed'")
-    loss: LossConfig = LossConfig()
-    steps: int = Field(1500, ge=1)
-    batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
-    lr: float = Field(0.05, gt=0)
-    betas: tuple[float, float] = (0.0, 0.99)
-    style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")
-    truncation_psi: float = Field(1.0, description="truncation of the training codes")
-    pca_samples: int = Field(100_000, ge=100)
-    eval: EvalConfig = EvalConfig()
-    checkpoint_every: int = Field(100, ge=1)
-    seed: int = 0
-    threads: int = Field(2, ge=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
-        if self.batch % 2:
-            raise ValueError(f"batch must be even, got {self.batch}")
-        if (self.navigator.direction == "fixed") != (self.fixed_directions is not None):
-            raise ValueError("fixed_directions is required exactly when navigator.direction is 'fixed'")
-        return self
 
 
 class Trial:
@@ -90,6 +49,12 @@ class Trial:
         self.predictor: AttributePredictor = load_predictor(resolve_builtin(cfg.predictor, "predictor"))
         self.features: FeatureNetwork = load_features(cfg.features)
         g, nav = self.generator, cfg.navigator
+        if nav.direction == "pca" and nav.pca_dim > g.w_dim:
+            raise InputError(cfg.generator, f"navigator.pca_dim {nav.pca_dim} exceeds the generator's w_dim {g.w_dim}",
+                             "navigator.pca_dim")
+        if nav.direction == "fixed" and nav.num_directions > g.w_dim:
+            raise InputError(cfg.generator, f"{nav.num_directions} fixed directions exceed w_dim {g.w_dim}",
+                             "navigator.num_directions")
         basis = None
         if nav.direction == "pca":
             basis = w_pca(g, cfg.pca_samples, cfg.seed)[0][:, :nav.pca_dim]
@@ -116,7 +81,9 @@ def starting_codes(generator: Generator, n: int, groups: int, psi: float) -> tor
 
 
 def training_loss(trial: Trial) -> torch.Tensor:
-    """One step's loss: one no-grad synthesis of the originals, one synthesis + feature pass of all edits."""
+    """One step's loss. Binary: one no-grad synthesis of the originals and one synthesis + feature pass of all
+    edits (q, p, n stacked); prototype: one synthesis + feature pass of both signs of the edits, one feature
+    pass of the prototype images."""
     cfg, g, nav = trial.cfg, trial.generator, trial.navigator
     k_dirs = cfg.navigator.num_directions
     with torch.no_grad():
@@ -172,16 +139,34 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
         {"attributes": names, "scales": scales.tolist(), "responses": responses.tolist()}, indent=1) + "\n")
     traversal_grid(trial.generator, nav.all_deltas, mcfg.scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
                    run_dir / f"traversal-{step:06d}.png")
-    attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names))
+    w_avg = trial.generator.mapping.w_avg.view(1, 1, -1).expand(1, trial.generator.num_ws, -1)
+    attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names), w_avg)
     export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
                       cfg.model_dump(), responses, names, metrics, scales)
     return metrics
+
+
+RESUMABLE_CHANGES = {"steps", "threads", "checkpoint_every"}
+
+
+def _check_same_trial(cfg: TrainConfig, run_dir: Path) -> None:
+    """A run directory continues only the trial it holds: any option but steps, threads and checkpoint_every."""
+    options = run_dir / "options.json"
+    if not (run_dir / "checkpoint.pt").exists() or not options.exists():
+        return
+    before = json.loads(options.read_text())
+    now = cfg.model_dump(mode="json")
+    changed = sorted(k for k in now.keys() - RESUMABLE_CHANGES if before.get(k) != now[k])
+    if changed:
+        raise InputError(options, f"this run directory holds another trial (options differ: {', '.join(changed)}); "
+                         "use another run directory", changed[0])
 
 
 def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict:
     """Trains until cfg.steps, resuming from run_dir/checkpoint.pt; returns the last evaluation's metrics."""
     torch.set_num_threads(cfg.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_trial(cfg, run_dir)
     (run_dir / "options.json").write_text(cfg.model_dump_json(indent=2) + "\n")
     trial = Trial(cfg)
     optimizer = torch.optim.Adam(trial.parameters(), lr=cfg.lr, betas=cfg.betas)
@@ -195,7 +180,8 @@ def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"])
         start = ckpt["step"]
-    metrics: dict = {}
+    history = run_dir / "metrics.jsonl"
+    metrics: dict = json.loads(history.read_text().splitlines()[-1]) if history.exists() else {}
     t0 = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="navigator", unit="step")
     for step in bar:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from stylediscover.config import TrainConfig
 from stylediscover.generators import Generator, GeneratorConfig, save_native
 from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
 from stylediscover.predictor import AttributePredictor, PredictorConfig, save_predictor
 from stylediscover.shapes.train_predictor import shapes_heads
-from stylediscover.trainer import TrainConfig
 
 LAYOUTS = Path(__file__).parent / "layouts"
 

@@ -114,3 +114,25 @@ def test_calibrated_scales_equalise_feature_change(tiny_world, tmp_path):
                     tmp_path / "run")
     manifest = load_directions(tmp_path / "run" / "directions.safetensors").manifest
     assert len({round(d["scale"], 6) for d in manifest["directions"]}) > 1 and metrics["step"] == 4
+
+
+def test_adaptive_attention_evaluates_and_its_export_reloads(tiny_world, tmp_path):
+    cfg = config(tiny_world, navigator={"num_directions": 3, "direction": "pca", "pca_dim": 4,
+                                        "attention": "adaptive", "hidden": 8})
+    train(cfg, tmp_path)
+    exported = load_directions(tmp_path / "directions.safetensors", load_generator(tiny_world / "g.safetensors"))
+    assert exported.navigator is not None
+    ws = torch.randn(2, 6, 16)
+    assert exported.delta(ws, torch.tensor([0, 2])).shape == (2, 6, 16)
+    assert (tmp_path / "attention-000004.png").exists()
+
+
+def test_run_dir_refuses_another_trial_and_reports_finished_runs(tiny_world, tmp_path):
+    from stylediscover.errors import InputError
+
+    first = train(config(tiny_world), tmp_path)
+    assert train(config(tiny_world), tmp_path) == first
+    with pytest.raises(InputError, match=r"options.json: lr: this run directory holds another trial"):
+        train(config(tiny_world, lr=0.01), tmp_path)
+    with pytest.raises(InputError, match="pca_dim 32 exceeds the generator's w_dim 16"):
+        train(config(tiny_world, navigator={"num_directions": 3, "direction": "pca", "pca_dim": 32}), tmp_path / "b")

@@ -3,7 +3,8 @@ selects the best attention-based trial and exports its directions.
 
 Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
-embedded MLflow store, unless a server is given), mlruns/ (its artifacts) and best/ (the export).
+embedded MLflow store, unless a server is given), mlruns/ (its artifacts), sweep.png (metrics per trial
+and the Pareto front), summary.json and best/ (the export).
 """
 
 import json
@@ -16,10 +17,11 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
+from stylediscover.metrics import objective
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
 from stylediscover.sweep.tracking import SweepTracker
-from stylediscover.sweep.trial import objective, run_trial
+from stylediscover.sweep.trial import run_trial
 
 EXPORT_FILES = ("directions.safetensors", "directions.json")
 
@@ -62,7 +64,7 @@ def _searcher(spec: SweepSpec):
 def _scheduler(spec: SweepSpec):
     if spec.scheduler.type == "none":
         return None
-    evaluations = max(1, spec.base.steps // spec.base.eval.every)
+    evaluations = -(-spec.base.steps // spec.base.eval.every)  # the last step is evaluated too
     return ASHAScheduler(metric=spec.scheduler.metric, mode="max", time_attr="training_iteration",
                          max_t=evaluations, grace_period=spec.scheduler.grace_period,
                          reduction_factor=spec.scheduler.reduction_factor)
@@ -125,10 +127,15 @@ class MlflowCallback(tune.Callback):
 def _init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(include_dashboard=False, configure_logging=False)
+    try:
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(include_dashboard=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        from stylediscover.errors import InputError
+
+        raise InputError(address or "local Ray", f"cannot start or reach Ray ({exc})", "--address") from None
 
 
 def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:

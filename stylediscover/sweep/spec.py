@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from stylediscover.config import TrainConfig
 from stylediscover.errors import InputError
 from stylediscover.options import read_yaml_mapping, set_dotted, validate
-from stylediscover.trainer import TrainConfig
 
 
 class Choice(BaseModel):

@@ -6,13 +6,10 @@ from typing import Any
 
 from ray import tune
 
+from stylediscover.config import TrainConfig
+from stylediscover.metrics import objective
 from stylediscover.sweep.spec import trial_config
-from stylediscover.trainer import TrainConfig, train
-
-
-def objective(metrics: dict) -> float:
-    """n_discovered + score: one scalar ordering trials like the default selection rule (score ∈ [0, 1])."""
-    return metrics["n_discovered"] + metrics["score"]
+from stylediscover.trainer import train
 
 
 def run_trial(params: dict[str, Any], base: dict) -> None:

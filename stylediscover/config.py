@@ -1,0 +1,50 @@
+"""Trial configuration: one config → one trained navigator (validated with pydantic; errors name the field)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stylediscover.features import FeatureConfig
+from stylediscover.losses import LossConfig
+from stylediscover.metrics import MetricsConfig
+from stylediscover.navigator import NavigatorConfig
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(250, ge=1, description="steps between evaluations (and at the last step)")
+    metrics: MetricsConfig = MetricsConfig()
+    grid_strengths: int = Field(7, ge=2, description="columns of the traversal grid, from −s to +s")
+    grid_seed: int = 0
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generator: str = "builtin:shapes"
+    predictor: str = "builtin:shapes"
+    features: FeatureConfig = FeatureConfig()
+    navigator: NavigatorConfig = NavigatorConfig(num_directions=10, pca_dim=64)
+    fixed_directions: Literal["ganspace", "sefa"] | None = Field(
+        None, description="source of u_k when navigator.direction is 'fixed'")
+    loss: LossConfig = LossConfig()
+    steps: int = Field(1500, ge=1)
+    batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
+    lr: float = Field(0.05, gt=0)
+    betas: tuple[float, float] = (0.0, 0.99)
+    style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")
+    truncation_psi: float = Field(1.0, description="truncation of the training codes")
+    pca_samples: int = Field(100_000, ge=100)
+    eval: EvalConfig = EvalConfig()
+    checkpoint_every: int = Field(100, ge=1)
+    seed: int = 0
+    threads: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.batch % 2:
+            raise ValueError(f"batch must be even, got {self.batch}")
+        if (self.navigator.direction == "fixed") != (self.fixed_directions is not None):
+            raise ValueError("fixed_directions is required exactly when navigator.direction is 'fixed'")
+        return self
