@@ -113,10 +113,10 @@ def test_worker_node_lost_mid_trial(tiny_world, tmp_path, cluster, databases):
     assert proc.returncode == 0, out[-3000:]
     assert_complete(cluster, "nodeloss")
     assert (tmp_path / "store" / "nodeloss" / "best" / "directions.safetensors").exists()
-    cluster.start_worker("worker2")
 
 
 def test_killed_driver_then_resume(tiny_world, tmp_path, cluster, databases):
+    """Runs on the nodes left by the previous test (at least the head node)."""
     spec = write_spec(tiny_world, tmp_path, cluster, databases["optuna"], "driverloss")
     proc = driver(cluster, "sweep", "run", str(spec))
     wait_for(lambda: checkpoints(tmp_path / "store", "driverloss"), "a first checkpoint", proc)

@@ -73,9 +73,13 @@ class LocalCluster:
         raise TimeoutError(f"{what} did not come up within {timeout_s} s (logs in {self.state_dir})")
 
     def _ray_nodes(self) -> int:
+        """Live nodes as `ray status` lists them (between "Active:" and "Pending:"; lost nodes are listed after)."""
         out = subprocess.run([str(BIN / "ray"), "status", "--address", self.ray_address], env=self.env,
                              capture_output=True, text=True)
-        return out.stdout.count("node_") if out.returncode == 0 else 0
+        if out.returncode != 0:
+            return 0
+        active = out.stdout.partition("Active:")[2].split("Pending:")[0]
+        return active.count("node_")
 
     def start_worker(self, name: str = "worker") -> None:
         before = self._ray_nodes()
