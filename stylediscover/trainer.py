@@ -6,7 +6,6 @@ attention-<step>.png (directions × layers) and directions.safetensors (+ manife
 """
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from stylediscover.metrics import (
 from stylediscover.navigator import Navigator
 from stylediscover.plots import attention_heatmap, traversal_grid
 from stylediscover.predictor import AttributePredictor, load_predictor
+from stylediscover.weights import save_atomically
 
 Report = Callable[[dict, Path], None]
 
@@ -121,9 +121,7 @@ def save_checkpoint(path: Path, trial: Trial, optimizer: torch.optim.Optimizer, 
              "rng": torch.get_rng_state(), "step": step}
     if trial.prototypes is not None:
         state["prototypes"] = trial.prototypes.state_dict()
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_atomically(state, path)
 
 
 def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:

@@ -5,6 +5,7 @@ extra string fields the writer adds (e.g. `source`, `step`).
 """
 
 import json
+import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +18,13 @@ from torch import nn
 from stylediscover.errors import InputError, from_validation_error
 
 M = TypeVar("M", bound=nn.Module)
+
+
+def save_atomically(state: dict, path: Path) -> None:
+    """torch.save to a temporary file, then rename: an interruption never leaves a half-written checkpoint."""
+    tmp = Path(path).with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 
 
 def save_network(network: nn.Module, path: Path, tag: str, **metadata: str) -> None:

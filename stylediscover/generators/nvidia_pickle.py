@@ -152,8 +152,6 @@ def load_nvidia_pickle(path: Path) -> Generator:
     try:
         config = _config_from_record(g, path)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        if isinstance(exc, InputError):
-            raise
         raise InputError(path, f"snapshot layout not recognised ({type(exc).__name__}: {exc})", "G_ema") from None
     tensors = g.tensors()
     standard = resample_filter()

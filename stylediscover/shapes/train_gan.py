@@ -8,7 +8,6 @@ discriminator.safetensors).
 """
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from stylediscover.generators.network import Generator, GeneratorConfig
 from stylediscover.imaging import grid, save_png
 from stylediscover.shapes.factors import sample_factors
 from stylediscover.shapes.render import render
+from stylediscover.weights import save_atomically
 
 
 class GanTrainConfig(BaseModel):
@@ -111,12 +111,6 @@ def ema_update(cfg: GanTrainConfig, G: Generator, G_ema: Generator, step: int) -
         b_ema.copy_(b)
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def train(cfg: GanTrainConfig, run_dir: Path) -> Path:
     """Trains until cfg.steps, resuming from run_dir/checkpoint.pt when present; returns the run dir."""
     torch.set_num_threads(cfg.threads)
@@ -161,9 +155,9 @@ def train(cfg: GanTrainConfig, run_dir: Path) -> Path:
             with torch.no_grad():
                 save_png(grid(G_ema(z_fixed, noise_mode="const"), 8), run_dir / f"samples-{done:06d}.png")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(ckpt_path, {"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
-                                        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                                        "rng": torch.get_rng_state(), "step": done})
+            save_atomically({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
+                             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                             "rng": torch.get_rng_state(), "step": done}, ckpt_path)
             save_native(G_ema, run_dir / "generator.safetensors", step=str(done))
             save_native(D, run_dir / "discriminator.safetensors", step=str(done))
     log.close()
