@@ -332,7 +332,8 @@ def _print_summary(summary: dict, tracking_uri: str) -> None:
     else:
         click.echo("no finished attention-based trial to select")
     click.echo(f"Pareto front: {', '.join(summary['pareto_front'])}")
-    click.echo(f"MLflow UI: mlflow ui --backend-store-uri {tracking_uri}")
+    mlflow = Path(sys.executable).with_name("mlflow")
+    click.echo(f"MLflow UI: {mlflow if mlflow.exists() else 'mlflow'} ui --backend-store-uri {tracking_uri}")
 
 
 @sweep.command("run")

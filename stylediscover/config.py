@@ -31,6 +31,8 @@ class TrainConfig(BaseModel):
     loss: LossConfig = LossConfig()
     steps: int = Field(1500, ge=1)
     batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
+    micro_batch: int = Field(8, ge=1, description="images per synthesis + feature pass within a step's one graph; "
+                             "smaller working sets run faster on CPUs (raise it on GPUs)")
     lr: float = Field(0.05, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
     style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")

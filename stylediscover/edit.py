@@ -21,6 +21,8 @@ from tqdm import tqdm
 from stylediscover.errors import InputError
 from stylediscover.generators import Generator
 from stylediscover.generators.network import SynthesisLayer
+from stylediscover.metrics import head_responses
+from stylediscover.predictor import AttributePredictor
 
 
 class ProjectionConfig(BaseModel):
@@ -165,3 +167,12 @@ def render_edits(generator: Generator, ws: torch.Tensor, noise: list[torch.Tenso
     finally:
         for layer, buffer in zip(layers, saved):
             layer.noise_const = buffer
+
+
+@torch.no_grad()
+def edit_response(generator: Generator, predictor: AttributePredictor, ws: torch.Tensor, noise: list[torch.Tensor],
+                  delta: torch.Tensor) -> torch.Tensor:
+    """How one edit changes each attribute of one projected image: a [A] from G(ws ± delta) with the image's own
+    noise maps, in the units of metrics.head_responses (ws and delta [1, L, d])."""
+    raw = predictor(render_edits(generator, ws, noise, [delta], [1.0, -1.0]))
+    return head_responses(predictor, raw[:1], raw[1:])

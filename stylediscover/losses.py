@@ -1,6 +1,6 @@
 """ContraFeat losses: contrast of deep-feature changes (binary and prototype variants) + diversity.
 
-A feature change Δ is one [B, C, H, W] map per feature layer. Definitions (DESIGN.md §2):
+A feature change Δ is one [B, C, H, W] map per feature layer. Definitions (docs/DESIGN.md §2):
   cosine      c(h, w) = â·b̂ with x̂ = x / sqrt(Σ_c x² + 1e-12) over channels
   focus mask  m(h, w) = (‖Δ(:, h, w)‖ − min) / (max − min + 1e-6)            (ones when disabled)
   similarity  S(Δa, Δb) = Σ_hw (m_a m_b c)² / (Σ_hw m_a m_b + 1e-6)            (sign-invariant)

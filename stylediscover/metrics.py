@@ -1,4 +1,4 @@
-"""Disentanglement metrics from an attribute predictor P (DESIGN.md §2).
+"""Disentanglement metrics from an attribute predictor P (docs/DESIGN.md §2).
 
 For each direction k, N codes w (seeded, the same for every k, truncation ψ) are edited both ways,
 x± = G(w ± s·D_k(w)), and the attribute response a_k = |mean(P(x+) − P(x−))| ∈ R^A is read per head:

@@ -1,4 +1,4 @@
-"""ContraFeat losses against direct, loop-based evaluations of DESIGN.md §2's formulas."""
+"""ContraFeat losses against direct, loop-based evaluations of docs/DESIGN.md §2's formulas."""
 
 import math
 

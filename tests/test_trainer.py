@@ -26,6 +26,21 @@ def test_resume_is_bit_identical(tiny_world, tmp_path, loss):
     assert a["step"] == b["step"] == 4
 
 
+def test_micro_batches_compute_the_same_step_and_older_runs_resume(tiny_world, tmp_path):
+    whole = config(tiny_world, micro_batch=8)
+    train(whole, tmp_path / "whole")
+    train(whole.model_copy(update={"micro_batch": 1}), tmp_path / "split")
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["navigator"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["navigator"]
+    for name, tensor in a.items():
+        torch.testing.assert_close(tensor, b[name], rtol=1e-4, atol=1e-5)
+    options = tmp_path / "whole" / "options.json"
+    older = json.loads(options.read_text())
+    del older["micro_batch"]
+    options.write_text(json.dumps(older))
+    assert train(whole.model_copy(update={"steps": 6}), tmp_path / "whole")["step"] == 6
+
+
 def test_artifacts_and_metrics(tiny_world, tmp_path):
     reports = []
     metrics = train(config(tiny_world), tmp_path, report=lambda m, d: reports.append(m))
