@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -28,9 +29,11 @@ from machine import describe  # noqa: E402
 
 from stylediscover.config import TrainConfig  # noqa: E402
 from stylediscover.options import set_dotted  # noqa: E402
+from stylediscover.shapes.factors import FACTOR_NAMES  # noqa: E402
 from stylediscover.trainer import Trial, evaluate, train  # noqa: E402
 
 CONFIGS = HERE.parent / "configs"
+
 METHODS = {
     "contrafeat-binary": ("shapes-binary.yaml", {}),
     "contrafeat-prototype": ("shapes-prototype.yaml", {}),
@@ -70,6 +73,16 @@ def run(method: str, seed: int, steps: int | None, root: Path) -> dict:
     return metrics
 
 
+def allocation(root: Path, method: str, seeds: list[int]) -> Counter:
+    """How many directions have each attribute as their strongest response, summed over seeds."""
+    counts: Counter = Counter()
+    for seed in seeds:
+        latest = json.loads(sorted((root / f"{method}-seed{seed}").glob("responses-*.json"))[-1].read_text())
+        names = latest["attributes"]
+        counts.update(names[max(range(len(row)), key=row.__getitem__)] for row in latest["responses"])
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -78,7 +91,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/compare"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "comparison.md")
     args = parser.parse_args()
-    rows = []
+    rows, allocations = [], []
     for method in args.methods:
         results = [run(method, seed, args.steps, args.runs) for seed in args.seeds]
         scores = [r["score"] for r in results]
@@ -87,15 +100,20 @@ def main() -> None:
         rows.append(f"| {method} | {statistics.mean(scores):.3f} ± {spread(scores):.3f} | "
                     f"{statistics.mean(found):.2f} ± {spread(found):.2f} | {', '.join(map(str, found))} |")
         print(rows[-1], flush=True)
+        counts = allocation(args.runs, method, args.seeds)
+        allocations.append(f"| {method} | " + " | ".join(str(counts[name]) for name in FACTOR_NAMES) + " |")
     command = " ".join(["python evaluation/compare_methods.py", "--seeds", *map(str, args.seeds)]
                        + (["--steps", str(args.steps)] if args.steps else []))
     table = "\n".join([
         "# ContraFeat vs GANSpace and SeFa on the embedded shapes domain", "",
         f"Machine: {describe()}", "", f"Command: `{command}`", "",
-        f"Seeds {args.seeds}; K = 8 directions, 6 factors; strengths calibrated per direction to equal "
+        f"Seeds {args.seeds}; K = 12 directions, 6 factors; strengths calibrated per direction to equal "
         "discriminator-feature change (median = eval.metrics.scale); 200 codes per direction, ψ = 0.5.", "",
         "| method | score (mean ± std) | n_discovered of 6 (mean ± std) | n_discovered per seed |",
-        "|---|---|---|---|", *rows, ""])
+        "|---|---|---|---|", *rows, "",
+        f"Directions per dominant attribute, summed over the {len(args.seeds)} seeds "
+        f"({len(args.seeds)} × K directions per method):", "",
+        "| method | " + " | ".join(FACTOR_NAMES) + " |", "|---|" + "---|" * len(FACTOR_NAMES), *allocations, ""])
     args.out.write_text(table)
     print(table)
 
