@@ -116,7 +116,7 @@ def project(generator: Generator, features, target: torch.Tensor, cfg: Projectio
             with torch.no_grad():
                 for n in maps:
                     n.sub_(n.mean()).div_(n.square().mean().sqrt() + 1e-8)
-            bar.set_postfix(pixel=f"{pixel.item():.4f}", perceptual=f"{float(perceptual):.4f}")
+            bar.set_postfix(pixel=f"{pixel.item():.4f}", perceptual=f"{perceptual.item():.4f}")
         with torch.no_grad():
             for layer, n in zip(layers, maps):
                 layer.noise_const = n.detach()
