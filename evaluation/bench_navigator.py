@@ -1,13 +1,16 @@
 """Navigator training speed: seconds per step and peak memory, binary and prototype variants.
 
 Usage: python evaluation/bench_navigator.py [--steps 5] [--threads 2] [--setting reference|shapes|all]
+                                           [--micro-batch 64 0]
 Settings:
   reference  the paper-like reference of issue 4, for comparison with the authors' code: a random-init
              64 px generator (z = w = 512, channel base 8192, max 256, 8 mapping layers, fp32), K = 30,
              `pca` directions n = 100, `softmax` attention with Gaussian smoothing 3, λ_div 0.1, 2
              style-mixing groups, batch 8, AlexNet slices with random weights.
   shapes     the embedded domain's shipped generator with its discriminator features (configs/shapes-*.yaml).
-Each configuration runs in a fresh subprocess so peak RSS is its own. Writes evaluation/results/navigator_speed.md.
+Each setting runs once per micro-batch size (images per synthesis + feature pass; 64 = the whole step in one
+pass, as before micro-batching; 0 = the automatic default). Each configuration runs in a fresh subprocess so
+peak RSS is its own. Writes evaluation/results/navigator_speed.md.
 """
 
 import argparse
@@ -24,7 +27,7 @@ sys.path.insert(0, str(HERE))
 AUTHORS = {"binary": 3.2, "prototype": 2.7}
 
 
-def measure(setting: str, variant: str, steps: int, threads: int) -> dict:
+def measure(setting: str, variant: str, steps: int, threads: int, micro_batch: int) -> dict:
     """Runs in a subprocess: builds the trial, times `steps` optimiser steps after one warm-up."""
     import torch
 
@@ -42,12 +45,13 @@ def measure(setting: str, variant: str, steps: int, threads: int) -> dict:
                           navigator={"num_directions": 30, "direction": "pca", "pca_dim": 100, "attention": "softmax",
                                      "smooth_kernel": 3},
                           loss={"variant": variant, "diversity_weight": 0.1}, batch=8, pca_samples=20_000,
-                          threads=threads)
+                          threads=threads, micro_batch=micro_batch)
     else:
         import yaml
 
         cfg = TrainConfig.model_validate(yaml.safe_load((HERE.parent / "configs" / "shapes-binary.yaml").read_text())
-                                         | {"loss": {"variant": variant, "diversity_weight": 0.1}, "threads": threads})
+                                         | {"loss": {"variant": variant, "diversity_weight": 0.1}, "threads": threads,
+                                            "micro_batch": micro_batch})
     trial = Trial(cfg)
     opt = torch.optim.Adam(trial.parameters(), lr=cfg.lr, betas=cfg.betas)
 
@@ -62,8 +66,8 @@ def measure(setting: str, variant: str, steps: int, threads: int) -> dict:
     for _ in range(steps):
         step()
     seconds = (time.perf_counter() - start) / steps
-    return {"setting": setting, "variant": variant, "batch": cfg.batch, "s_per_step": seconds,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {"setting": setting, "variant": variant, "batch": cfg.batch, "micro_batch": micro_batch,
+            "s_per_step": seconds, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def main() -> None:
@@ -71,11 +75,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--setting", choices=["reference", "shapes", "all"], default="all")
-    parser.add_argument("--one", nargs=2, metavar=("SETTING", "VARIANT"), help=argparse.SUPPRESS)
+    parser.add_argument("--micro-batch", type=int, nargs="+", default=[64, 0])
+    parser.add_argument("--one", nargs=3, metavar=("SETTING", "VARIANT", "MICRO_BATCH"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "navigator_speed.md")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(*args.one, args.steps, args.threads)))
+        setting, variant, micro_batch = args.one
+        print(json.dumps(measure(setting, variant, args.steps, args.threads, int(micro_batch))))
         return
     from machine import describe
 
@@ -83,23 +89,25 @@ def main() -> None:
     rows = []
     for setting in settings:
         for variant in ("binary", "prototype"):
-            out = subprocess.run([sys.executable, __file__, "--one", setting, variant, "--steps", str(args.steps),
-                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            ref = AUTHORS[variant] if setting == "reference" else None
-            speedup = f"{ref / r['s_per_step']:.1f}×" if ref else "–"
-            rows.append(f"| {setting} | {variant} | {r['batch']} | {r['s_per_step']:.3f} | {r['peak_rss_gb']:.2f} | "
-                        f"{ref if ref else '–'} | {speedup} |")
-            print(rows[-1], flush=True)
+            for micro_batch in args.micro_batch:
+                out = subprocess.run([sys.executable, __file__, "--one", setting, variant, str(micro_batch),
+                                      "--steps", str(args.steps), "--threads", str(args.threads)],
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                ref = AUTHORS[variant] if setting == "reference" else None
+                speedup = f"{ref / r['s_per_step']:.1f}×" if ref else "–"
+                rows.append(f"| {setting} | {variant} | {r['batch']} | {micro_batch} | {r['s_per_step']:.3f} | "
+                            f"{r['peak_rss_gb']:.2f} | {ref if ref else '–'} | {speedup} |")
+                print(rows[-1], flush=True)
     table = "\n".join([
         "# Navigator training speed", "",
         f"Machine: {describe()}", "",
         f"Command: `python evaluation/bench_navigator.py --steps {args.steps} --threads {args.threads} "
-        f"--setting {args.setting}`", "",
+        f"--setting {args.setting} --micro-batch {' '.join(map(str, args.micro_batch))}`", "",
         "Authors' code on a 2-core machine of this kind (issue 4): 3.2 s per binary step, 2.7 s per prototype "
         "step, about 3.4 GB peak.", "",
-        "| setting | variant | batch | s/step | peak RSS GB | authors s/step | speed-up |",
-        "|---|---|---|---|---|---|---|", *rows, ""])
+        "| setting | variant | batch | micro-batch | s/step | peak RSS GB | authors s/step | speed-up |",
+        "|---|---|---|---|---|---|---|---|", *rows, ""])
     args.out.write_text(table)
     print(table)
 

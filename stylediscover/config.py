@@ -31,8 +31,9 @@ class TrainConfig(BaseModel):
     loss: LossConfig = LossConfig()
     steps: int = Field(1500, ge=1)
     batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
-    micro_batch: int = Field(8, ge=1, description="images per synthesis + feature pass within a step's one graph; "
-                             "smaller working sets run faster on CPUs (raise it on GPUs)")
+    micro_batch: int = Field(0, ge=0, description="images per synthesis + feature pass within a step's one graph; "
+                             "0: automatic, about 32k output pixels per pass (8 images at 64 px, 32 at 32 px), "
+                             "which keeps CPU working sets in cache; raise it on GPUs")
     lr: float = Field(0.05, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
     style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")
