@@ -12,7 +12,8 @@ from stylediscover.navigator import unit_rms
 
 
 @torch.no_grad()
-def w_pca(generator: Generator, samples: int = 100_000, seed: int = 0, batch: int = 10_000) -> tuple[torch.Tensor, torch.Tensor]:
+def w_pca(generator: Generator, samples: int = 100_000, seed: int = 0,
+          batch: int = 10_000) -> tuple[torch.Tensor, torch.Tensor]:
     """PCA of w = mapping(z): (components [d, d] as columns, by decreasing variance; variances [d])."""
     gen = torch.Generator().manual_seed(seed)
     ws = torch.cat([generator.mapping(torch.randn(min(batch, samples - i), generator.z_dim, generator=gen))[:, 0]

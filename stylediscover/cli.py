@@ -391,7 +391,8 @@ def sweep_status(name: str, storage_path: str) -> None:
     records = trial_records(load_saved_spec(name, storage_path))
     click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'n_disc':>6} {'score':>7}  params")
     for r in sorted(records, key=lambda r: r.trial_id):
-        click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.n_discovered:>6} {r.score:>7.4f}  {r.params}")
+        click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.n_discovered:>6} {r.score:>7.4f}  "
+                   f"{r.params}")
 
 
 @sweep.command("best")
@@ -520,7 +521,8 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
     values = _parse_floats(strengths, "--strengths")
     indices = [directions.index(k) for k in keys]
     entries = [manifest["directions"][k] for k in indices]
-    deltas = [directions.delta(ws, torch.tensor([k])) * e.get("scale", manifest["scale"]) for k, e in zip(indices, entries)]
+    deltas = [directions.delta(ws, torch.tensor([k])) * e.get("scale", manifest["scale"])
+              for k, e in zip(indices, entries)]
     save_png(grid(render_edits(generator, ws, noise, deltas, values), cols=len(values)), out)
     rows = [(k, e["dominant_attribute"], e.get("scale", manifest["scale"])) for k, e in zip(indices, entries)]
     click.echo(f"wrote {out}: rows (index, attribute, scale) {rows}, strengths ×{values}")

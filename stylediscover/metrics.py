@@ -28,7 +28,8 @@ class MetricsConfig(BaseModel):
     truncation_psi: float = 0.5
     seed: int = 12345
     batch: int = 100
-    calibrate: bool = Field(False, description="per-direction strengths giving equal feature change (see calibrate_scales)")
+    calibrate: bool = Field(False, description="per-direction strengths giving equal feature change "
+                            "(see calibrate_scales)")
     calibration_samples: int = Field(32, ge=1)
 
 

@@ -4,7 +4,8 @@ Head kinds: `linear` (one value regressed in [0, 1] over the head's [low, high],
 attribute's own units), `hue` (cos and sin of 2π·hue, read back as a hue in
 turns), `categorical` (class logits, read back as probabilities). Images [B, 3, H, W] in [-1, 1]
 are resized to `input_resolution` first. Backbones: `small` (a 4-layer CNN) or `resnet50` (torchvision's,
-ImageNet-normalised input, as in the paper's attribute regressor). Stored as safetensors with the JSON config in metadata.
+ImageNet-normalised input, as in the paper's attribute regressor). Stored as safetensors with the JSON config
+in metadata.
 """
 
 import math

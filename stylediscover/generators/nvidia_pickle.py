@@ -131,7 +131,8 @@ def _config_from_record(g: PersistentRecord, path: Path) -> GeneratorConfig:
     return GeneratorConfig(
         z_dim=int(state["z_dim"]), w_dim=int(state["w_dim"]), resolution=int(state["img_resolution"]),
         img_channels=int(state["img_channels"]),
-        channels={res: int(block.child("conv1").state["_parameters"]["weight"].shape[0]) for res, block in blocks.items()},
+        channels={res: int(block.child("conv1").state["_parameters"]["weight"].shape[0])
+                  for res, block in blocks.items()},
         mapping_layers=int(mapping.state["num_layers"]),
         mapping_hidden=int(fc0.state["_parameters"]["weight"].shape[0]),
         mapping_lr_multiplier=float(fc0.state["bias_gain"]),

@@ -38,7 +38,8 @@ KNOWN_CHECKPOINTS = {c.name: c for c in (
     KnownCheckpoint("ffhq1024", f"{NVIDIA_CDN}/ffhq.pkl", "nvidia-pkl", 1024,
                     "NVIDIA stylegan2-ada-pytorch FFHQ 1024×1024 (ADA)"),
     KnownCheckpoint("ffhq512", f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res512-mirror-stylegan2-noaug.pkl",
-                    "nvidia-pkl", 512, "NVIDIA FFHQ 512×512 StyleGAN2 config, no augmentation (the ContraFeat paper's)"),
+                    "nvidia-pkl", 512,
+                    "NVIDIA FFHQ 512×512 StyleGAN2 config, no augmentation (the ContraFeat paper's)"),
     KnownCheckpoint("ffhq256", f"{NVIDIA_CDN}/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl",
                     "nvidia-pkl", 256, "NVIDIA FFHQ 256×256 paper256 config, no augmentation"),
     KnownCheckpoint("afhqcat512", f"{NVIDIA_CDN}/afhqcat.pkl", "nvidia-pkl", 512, "NVIDIA AFHQ Cat 512×512 (ADA)"),
@@ -86,7 +87,8 @@ def fetch(name: str, timeout_s: float = 30.0) -> Path:
         partial.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"cannot download {name} from {entry.url} ({reason}). This machine may be offline: "
-                            f"download the file elsewhere and pass its local path instead of the name (--generator PATH), or place it at {target}") from None
+                            "download the file elsewhere and pass its local path instead of the name "
+                            f"(--generator PATH), or place it at {target}") from None
     digest = sha256_of(partial)
     if entry.sha256 and digest != entry.sha256:
         partial.unlink()

@@ -194,7 +194,8 @@ def trial_records(spec: SweepSpec) -> list[TrialRecord]:
         checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
         records.append(TrialRecord(
             trial_id=trial_id, attention=run.data.params.get("navigator.attention", "?"),
-            score=run.data.metrics.get("score", float("nan")), n_discovered=int(run.data.metrics.get("n_discovered", 0)),
+            score=run.data.metrics.get("score", float("nan")),
+            n_discovered=int(run.data.metrics.get("n_discovered", 0)),
             outcome=run.data.tags.get("stylediscover.outcome", "running"),
             checkpoint=checkpoints[-1] if checkpoints else None,
             params={k: v for k, v in run.data.params.items() if k in spec.search_space}))
