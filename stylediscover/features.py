@@ -2,7 +2,8 @@
 
 Names (`FeatureConfig.name`):
   discriminator  the block outputs of a StyleGAN2 discriminator (`weights`: a native discriminator
-                 file, or `builtin:shapes` — the embedded domain's, the default; the offline default network)
+                 file, or `builtin:shapes` — the embedded domain's, the default; the offline default network);
+                 `input_map: true` prepends its full-resolution fromrgb map
   alexnet        AlexNet relu1..relu5, LPIPS-style slices, ImageNet weights from torchvision
   vgg16          VGG16 relu1_2..relu5_3, LPIPS-style slices
   lpips-alex     calibrated LPIPS: AlexNet slices, channel-unit-normalised and scaled by the square
@@ -40,15 +41,17 @@ class FeatureConfig(BaseModel):
                                 "backbones: state-dict path, 'random', or None for torchvision's ImageNet weights")
     input_resolution: int | None = None
     layers: list[int] | None = None
+    input_map: bool = Field(False, description="discriminator: also its full-resolution fromrgb map, first (where "
+                            "small objects are largest)")
 
 
 class DiscriminatorFeatures(nn.Module):
-    def __init__(self, discriminator: nn.Module):
+    def __init__(self, discriminator: nn.Module, input_map: bool):
         super().__init__()
-        self.discriminator = discriminator
+        self.discriminator, self.input_map = discriminator, input_map
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return self.discriminator.features(images)
+        return self.discriminator.features(images, self.input_map)
 
 
 class SliceFeatures(nn.Module):
@@ -131,7 +134,7 @@ def load_features(cfg: FeatureConfig, source: str = "config") -> FeatureNetwork:
         from stylediscover.generators.native import load_discriminator
 
         net = DiscriminatorFeatures(load_discriminator(resolve_builtin(cfg.weights or "builtin:shapes",
-                                                                       "discriminator")))
+                                                                       "discriminator")), cfg.input_map)
     elif cfg.name in BACKBONES:
         net = SliceFeatures(_backbone(cfg.name, cfg.weights, source), BACKBONES[cfg.name][2])
     else:

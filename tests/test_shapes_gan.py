@@ -42,4 +42,6 @@ def test_exports_load_as_native_networks(tmp_path):
     assert images.shape == (4, 3, 8, 8)
     assert d(images).shape == (4,)
     assert [f.shape[1:] for f in d.features(images)] == [(8, 4, 4)]
+    with_map = d.features(images, input_map=True)
+    assert len(with_map) == 2 and with_map[0].shape[2:] == (8, 8) and torch.equal(with_map[1], d.features(images)[0])
     assert (tmp_path / "r" / "samples-000002.png").exists()

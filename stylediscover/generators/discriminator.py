@@ -81,10 +81,11 @@ class Discriminator(nn.Module):
         self.fc = FullyConnected(ch[4] * 16, ch[4], activation=True)
         self.out = FullyConnected(ch[4], 1)
 
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Block outputs, coarsest last: [[B, ch(R/2), R/2, R/2], ..., [B, ch(4), 4, 4]]."""
+    def features(self, images: torch.Tensor, input_map: bool = False) -> list[torch.Tensor]:
+        """Block outputs, coarsest last: [[B, ch(R/2), R/2, R/2], ..., [B, ch(4), 4, 4]]; with input_map, the
+        fromrgb map [B, ch(R), R, R] first."""
         x = self.fromrgb(images)
-        feats = []
+        feats = [x] if input_map else []
         for res in self.config.block_resolutions:
             x = getattr(self, f"b{res}")(x)
             feats.append(x)
