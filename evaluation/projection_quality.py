@@ -55,8 +55,7 @@ def edit_transfer(generator, predictor, directions_path: Path, results: list[dic
     for entry in directions.manifest["directions"]:
         k, dominant = entry["index"], names.index(entry["dominant_attribute"])
         responses = torch.stack([edit_response(generator, predictor, r["ws"], r["noise"],
-                                                entry["scale"] * directions.delta(r["ws"], torch.tensor([k])))
-                                 for r in results])
+                                               directions.edit_delta(r["ws"], k)) for r in results])
         hits = float((responses.argmax(dim=1) == dominant).float().mean())
         others = torch.cat([responses[:, :dominant], responses[:, dominant + 1:]], dim=1).amax(dim=1)
         rows.append(f"| {k} | {entry['dominant_attribute']} | {entry['response']:.3f} | "

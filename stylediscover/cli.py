@@ -520,11 +520,9 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
         ws, noise = result["ws"], result["noise"]
     values = _parse_floats(strengths, "--strengths")
     indices = [directions.index(k) for k in keys]
-    entries = [manifest["directions"][k] for k in indices]
-    deltas = [directions.delta(ws, torch.tensor([k])) * e.get("scale", manifest["scale"])
-              for k, e in zip(indices, entries)]
+    deltas = [directions.edit_delta(ws, k) for k in indices]
     save_png(grid(render_edits(generator, ws, noise, deltas, values), cols=len(values)), out)
-    rows = [(k, e["dominant_attribute"], e.get("scale", manifest["scale"])) for k, e in zip(indices, entries)]
+    rows = [(k, manifest["directions"][k]["dominant_attribute"], directions.strength(k)) for k in indices]
     click.echo(f"wrote {out}: rows (index, attribute, scale) {rows}, strengths ×{values}")
 
 

@@ -41,6 +41,14 @@ class Directions:
         """Deltas [B, L, d] of direction k [B] at ws [B, L, d] (input-dependent navigators use their weights)."""
         return self.navigator(ws, k) if self.navigator is not None else self.deltas[k]
 
+    def strength(self, k: int) -> float:
+        """Direction k's recommended edit strength: its own from the metrics, else the manifest's median."""
+        return self.manifest["directions"][k].get("scale", self.manifest["scale"])
+
+    def edit_delta(self, ws: torch.Tensor, k: int) -> torch.Tensor:
+        """The delta [B, L, d] of direction k at its recommended strength, at ws [B, L, d]."""
+        return self.strength(k) * self.delta(ws, torch.full((ws.shape[0],), k, dtype=torch.long))
+
     def all_deltas(self, ws: torch.Tensor) -> torch.Tensor:
         """Deltas of every direction [B, K, L, d]."""
         if self.navigator is not None:

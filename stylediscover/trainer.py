@@ -86,7 +86,7 @@ AUTO_CHUNK_PIXELS = 8 * 64 * 64
 def image_features(trial: Trial, ws: torch.Tensor) -> list[torch.Tensor]:
     """F(G(ws)) for ws [B, L, d]: one [B, C, H, W] per feature layer, computed cfg.micro_batch images at a time
     (0: AUTO_CHUNK_PIXELS output pixels) within one autograd graph. On a 2-core CPU, chunks of 8 images at 64 px
-    make the prototype step 1.45× faster than one pass (evaluation/results/navigator_speed.md)."""
+    make the prototype step 1.35× faster than one pass (evaluation/results/navigator_speed.md)."""
     size = trial.cfg.micro_batch or max(1, AUTO_CHUNK_PIXELS // trial.generator.resolution ** 2)
     parts = [trial.features(trial.generator.synthesis(w, noise_mode="const")) for w in ws.split(size)]
     return [torch.cat(layer) for layer in zip(*parts)]

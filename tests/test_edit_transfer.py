@@ -8,7 +8,6 @@ directions change their attribute most on 69–100 % of them, shape directions o
 from pathlib import Path
 
 import pytest
-import torch
 
 from stylediscover.builtin import resolve_builtin
 from stylediscover.directions import load_directions
@@ -39,9 +38,7 @@ def test_direction_named_by_attribute_changes_it_most_on_a_projected_render(proj
     generator, result = projected
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor"))
     directions = load_directions(EXPORT, generator)
-    k = directions.index(attribute)
-    entry = directions.manifest["directions"][k]
-    delta = entry["scale"] * directions.delta(result["ws"], torch.tensor([k]))
+    delta = directions.edit_delta(result["ws"], directions.index(attribute))
     changed = edit_response(generator, predictor, result["ws"], result["noise"], delta)
     names = directions.manifest["attributes"]
     assert names[int(changed.argmax())] == attribute, dict(zip(names, changed.tolist()))
