@@ -210,9 +210,12 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
 
     cfg = load_options(TrainConfig, read_yaml_mapping(config_path), overrides, config_path)
     run_dir = run_dir or Path("runs") / config_path.stem
-    metrics = train_trial(cfg, run_dir)
-    click.echo(f"score {metrics['score']:.3f}, n_discovered {metrics['n_discovered']} "
-               f"(scale {metrics['scale']}); directions: {run_dir / 'directions.safetensors'}")
+    m = train_trial(cfg, run_dir)
+    click.echo(f"last evaluation (step {m['step']}): score {m['score']:.3f}, n_discovered {m['n_discovered']}; "
+               f"directions: {run_dir / 'directions.safetensors'}")
+    if "best_step" in m:
+        click.echo(f"best evaluation (step {m['best_step']}): score {m['best_score']:.3f}, n_discovered "
+                   f"{m['best_n_discovered']}; directions: {run_dir / 'best' / 'directions.safetensors'}")
 
 
 @main.command()
@@ -326,7 +329,8 @@ STORAGE_OPTION = click.option("--storage-path", default="runs/sweeps", show_defa
 
 def _print_summary(summary: dict, tracking_uri: str) -> None:
     if "trial_id" in summary:
-        click.echo(f"best trial {summary['trial_id']}: n_discovered {summary['n_discovered']}, "
+        click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}): "
+                   f"n_discovered {summary['n_discovered']}, "
                    f"score {summary['score']:.4f}, params {summary['params']}")
         click.echo(f"directions exported to {summary['export']}")
     else:
@@ -380,7 +384,7 @@ def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
 @STORAGE_OPTION
 @_friendly_errors
 def sweep_status(name: str, storage_path: str) -> None:
-    """Lists the trials of a sweep with their outcome and latest metrics.
+    """Lists the trials of a sweep with their outcome and best evaluation so far.
 
     \b
     Example:
@@ -389,10 +393,10 @@ def sweep_status(name: str, storage_path: str) -> None:
     from stylediscover.sweep.runner import load_saved_spec, trial_records
 
     records = trial_records(load_saved_spec(name, storage_path))
-    click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'n_disc':>6} {'score':>7}  params")
+    click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
     for r in sorted(records, key=lambda r: r.trial_id):
-        click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.n_discovered:>6} {r.score:>7.4f}  "
-                   f"{r.params}")
+        click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.step:>5} {r.n_discovered:>6} "
+                   f"{r.score:>7.4f}  {r.params}")
 
 
 @sweep.command("best")
@@ -416,7 +420,7 @@ def sweep_best(name: str, storage_path: str) -> None:
         click.echo("no finished attention-based trial yet")
     else:
         click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
-                   f"n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
+                   f"step={best.step} n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
     for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
         click.echo(f"pareto: {r.trial_id} n_discovered={r.n_discovered} score={r.score:.4f}")
 
@@ -427,7 +431,7 @@ def sweep_best(name: str, storage_path: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @_friendly_errors
 def sweep_export(name: str, storage_path: str, out: Path) -> None:
-    """Exports the selected trial's directions (+ manifest, .npy, traversal grid, attention map) to OUT.
+    """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map).
 
     \b
     Example:

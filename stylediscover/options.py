@@ -33,6 +33,14 @@ def set_dotted(data: dict, key: str, value: Any) -> dict:
     return out
 
 
+def merged(base: dict, top: dict) -> dict:
+    """`base` updated by `top`, mappings merged key by key at every depth (other values replaced)."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def parse_overrides(items: tuple[str, ...] | list[str], source: str) -> dict[str, Any]:
     """['a.b=1', 'c=[x, y]'] → {'a.b': 1, 'c': ['x', 'y']} (values parsed as YAML)."""
     parsed = {}

@@ -2,10 +2,13 @@
 
 Run directory: options.json, checkpoint.pt (weights_only-loadable), metrics.jsonl (one line per
 evaluation), responses-<step>.json (the K × A matrix), traversal-<step>.png (directions × strengths),
-attention-<step>.png (directions × layers) and directions.safetensors (+ manifest) of the last evaluation.
+attention-<step>.png (directions × layers) and directions.safetensors (+ manifest, directions_npy/) of the
+last evaluation; best/ holds the export of the evaluation with the highest objective so far (n_discovered +
+score): directions, traversal.png, attention.png, responses.json and metrics.json.
 """
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +30,7 @@ from stylediscover.metrics import (
     calibrate_scales,
     dominant_attributes,
     n_discovered,
+    objective,
     score,
 )
 from stylediscover.navigator import Navigator
@@ -156,6 +160,27 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     return metrics
 
 
+def keep_best(run_dir: Path, metrics: dict) -> dict:
+    """Copies the export of the evaluation `metrics` describes to run_dir/best when its objective beats the best
+    kept so far (ties keep the earlier one); returns the kept evaluation's step, score, n_discovered, objective."""
+    best_dir = run_dir / "best"
+    best = json.loads((best_dir / "metrics.json").read_text()) if (best_dir / "metrics.json").exists() else None
+    if best is None or objective(metrics) > objective(best):
+        step, staging = metrics["step"], run_dir / "best.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(run_dir / "directions_npy", staging / "directions_npy")
+        for src, dst in (("directions.safetensors", "directions.safetensors"), ("directions.json", "directions.json"),
+                         (f"traversal-{step:06d}.png", "traversal.png"), (f"attention-{step:06d}.png", "attention.png"),
+                         (f"responses-{step:06d}.json", "responses.json")):
+            shutil.copy2(run_dir / src, staging / dst)
+        (staging / "metrics.json").write_text(json.dumps(metrics) + "\n")
+        shutil.rmtree(best_dir, ignore_errors=True)
+        staging.rename(best_dir)
+        best = metrics
+    return {"best_step": best["step"], "best_score": best["score"], "best_n_discovered": best["n_discovered"],
+            "best_objective": objective(best)}
+
+
 RESUMABLE_CHANGES = {"steps", "threads", "micro_batch", "checkpoint_every"}
 
 
@@ -174,7 +199,8 @@ def _check_same_trial(cfg: TrainConfig, run_dir: Path) -> None:
 
 
 def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict:
-    """Trains until cfg.steps, resuming from run_dir/checkpoint.pt; returns the last evaluation's metrics."""
+    """Trains until cfg.steps, resuming from run_dir/checkpoint.pt; returns the last evaluation's metrics with
+    the best evaluation's (best_step, best_score, best_n_discovered, best_objective)."""
     torch.set_num_threads(cfg.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_trial(cfg, run_dir)
@@ -207,6 +233,7 @@ def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict
             if done % cfg.eval.every == 0 or done == cfg.steps:
                 metrics = evaluate(trial, run_dir, done) | {"loss": loss.item(),
                                                             "train_s": time.perf_counter() - t0}
+                metrics |= keep_best(run_dir, metrics)
                 with open(run_dir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
             torch.set_rng_state(rng)

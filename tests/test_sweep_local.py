@@ -43,13 +43,18 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
             ("FINISHED", "finished") if finished else ("KILLED", "stopped_early"))
         assert run.data.params["navigator.num_directions"] == "3" and "loss.form" in run.data.params
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"pictures", "directions"} <= artifacts
+        assert {"pictures", "best"} <= artifacts
+        history = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "objective"),
+                                           key=lambda m: m.step)]
+        best_so_far = sorted(client.get_metric_history(run.info.run_id, "best_objective"), key=lambda m: m.step)
+        assert [m.value for m in best_so_far] == [max(history[:i + 1]) for i in range(len(history))]
 
     assert parents[0].data.tags["best.trial_id"] == summary["trial_id"]
     assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"sweep.png", "directions.json"}
     best = load_directions(spec.storage / "best" / "directions.safetensors")
     assert best.manifest["config"]["navigator"]["attention"] != "none"
     assert (spec.storage / "best" / "traversal.png").exists() and (spec.storage / "best" / "attention.png").exists()
+    assert best.manifest["metrics"]["step"] == summary["step"] and best.manifest["metrics"]["score"] == summary["score"]
     study = optuna.load_study(study_name="tiny", storage=spec.study_storage)
     assert len(study.trials) == 3
 

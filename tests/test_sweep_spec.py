@@ -28,6 +28,15 @@ def test_valid_spec_and_trial_config(tmp_path, base):
     assert spec.tracking_uri.startswith("sqlite:///") and spec.tracking_uri.endswith("ok/mlflow.db")
 
 
+def test_inline_base_updates_base_config_key_by_key(tmp_path, base):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    spec = load_spec(write(tmp_path, {"name": "ok", "base_config": "base.yaml",
+                                      "base": {"features": {"input_map": True}, "loss": {"form": "infonce"}}}))
+    assert spec.base.features.input_map and spec.base.loss.form == "infonce"
+    assert spec.base.features.weights == base["features"]["weights"]
+    assert spec.base.loss.variant == base["loss"]["variant"] and spec.base.steps == base["steps"]
+
+
 @pytest.mark.parametrize("edit, field, message", [
     (lambda s: s["search_space"].update({"navigator.attention": {"type": "choice", "values": ["softmax", "bogus"]}}),
      "search_space.navigator.attention", "value 'bogus' is invalid"),

@@ -8,7 +8,8 @@ from conftest import tiny_config as config
 
 from stylediscover.directions import load_directions
 from stylediscover.generators import load_generator
-from stylediscover.trainer import train
+from stylediscover.metrics import objective
+from stylediscover.trainer import keep_best, train
 
 
 @pytest.mark.parametrize("loss", [{"variant": "binary", "form": "linear"},
@@ -57,6 +58,28 @@ def test_artifacts_and_metrics(tiny_world, tmp_path):
     assert exported.deltas.shape == (3, generator.num_ws, 16)
     assert exported.manifest["metrics"]["score"] == metrics["score"]
     assert len(list((tmp_path / "directions_npy").glob("direction_*_layers_*.npy"))) == 3
+    best = max(lines, key=objective)
+    assert metrics["best_step"] == best["step"] and metrics["best_objective"] == objective(best)
+    kept = json.loads((tmp_path / "best" / "directions.json").read_text())
+    assert kept["metrics"]["step"] == best["step"] and kept["metrics"]["score"] == best["score"]
+    for name in ("traversal.png", "attention.png", "responses.json", "metrics.json"):
+        assert (tmp_path / "best" / name).exists(), name
+
+
+def test_keep_best_replaces_only_on_a_higher_objective(tmp_path):
+    (tmp_path / "directions_npy").mkdir()
+    kept = []
+    for step, n, sc in ((2, 1, 0.5), (4, 1, 0.2), (6, 1, 0.5), (8, 2, 0.1)):
+        for name in (f"traversal-{step:06d}.png", f"attention-{step:06d}.png", f"responses-{step:06d}.json",
+                     "directions.safetensors", "directions_npy/direction_00.npy"):
+            (tmp_path / name).write_text(str(step))
+        (tmp_path / "directions.json").write_text(json.dumps({"step": step}))
+        kept.append(keep_best(tmp_path, {"step": step, "score": sc, "n_discovered": n})["best_step"])
+    assert kept == [2, 2, 2, 8]
+    assert json.loads((tmp_path / "best" / "directions.json").read_text()) == {"step": 8}
+    assert (tmp_path / "best" / "traversal.png").read_text() == "8"
+    assert (tmp_path / "best" / "directions_npy" / "direction_00.npy").read_text() == "8"
+    assert not (tmp_path / "best.tmp").exists()
 
 
 def test_invalid_config_names_the_field(tiny_world):

@@ -1,5 +1,7 @@
 """Runs a sweep with Ray Tune (local by default, an existing cluster by address), tracks it in MLflow,
-selects the best attention-based trial and exports its directions.
+selects the best attention-based trial and exports its directions. A trial stands for its best evaluation
+(highest objective, kept by the trainer in its best/ folder): that is what the searcher, the selection and
+the export see.
 
 Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
@@ -23,7 +25,7 @@ from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
 from stylediscover.sweep.tracking import SweepTracker
 from stylediscover.sweep.trial import run_trial
 
-EXPORT_FILES = ("directions.safetensors", "directions.json")
+BEST_FILES = ("directions.safetensors", "directions.json", "traversal.png", "attention.png", "metrics.json")
 
 
 def tracker_for(spec: SweepSpec) -> SweepTracker:
@@ -52,11 +54,11 @@ def _searcher(spec: SweepSpec):
 
     storage = optuna.storages.RDBStorage(spec.study_storage)
     if spec.search.algorithm == "optuna_multi":
-        searcher = OptunaSearch(metric=["score", "n_discovered"], mode=["max", "max"], storage=storage,
+        searcher = OptunaSearch(metric=["best_score", "best_n_discovered"], mode=["max", "max"], storage=storage,
                                 study_name=spec.name, seed=spec.search.seed,
                                 sampler=optuna.samplers.NSGAIISampler(seed=spec.search.seed))
     else:
-        searcher = OptunaSearch(metric="objective", mode="max", storage=storage, study_name=spec.name,
+        searcher = OptunaSearch(metric="best_objective", mode="max", storage=storage, study_name=spec.name,
                                 seed=spec.search.seed)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
@@ -71,8 +73,9 @@ def _scheduler(spec: SweepSpec):
 
 
 def tracked(metrics: dict) -> dict[str, float]:
-    """The numeric metrics a trial run records at each evaluation."""
-    return {k: metrics[k] for k in ("score", "n_discovered", "objective", "loss") if k in metrics}
+    """The numeric metrics a trial run records at each evaluation: this one's and the best so far."""
+    return {k: metrics[k] for k in ("score", "n_discovered", "objective", "loss", "best_step", "best_score",
+                                    "best_n_discovered", "best_objective") if k in metrics}
 
 
 class MlflowCallback(tune.Callback):
@@ -100,7 +103,7 @@ class MlflowCallback(tune.Callback):
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
         """Logs every evaluation the checkpoint holds (so none is lost when a driver died before logging it),
-        then the latest pictures and the directions export."""
+        then the latest pictures and the best evaluation's export."""
         run_id = self._run(trial)
         with checkpoint.as_directory() as path:
             path = Path(path)
@@ -111,7 +114,8 @@ class MlflowCallback(tune.Callback):
             pictures = [p for p in (path / f"traversal-{step:06d}.png", path / f"attention-{step:06d}.png")
                         if p.exists()]
             self.tracker.log_artifacts(run_id, pictures, "pictures")
-            self.tracker.log_artifacts(run_id, [path / n for n in EXPORT_FILES if (path / n).exists()], "directions")
+            self.tracker.log_artifacts(run_id, [path / "best" / n for n in BEST_FILES
+                                                if (path / "best" / n).exists()], "best")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         total = trial_config(self.spec.base, trial.config).steps
@@ -186,7 +190,7 @@ def resume_sweep(name: str, storage_path: str, address: str | None = None) -> di
 
 
 def trial_records(spec: SweepSpec) -> list[TrialRecord]:
-    """One record per trial from MLflow (outcome, final metrics) and Tune's storage (last checkpoint)."""
+    """One record per trial from MLflow (outcome, best evaluation) and Tune's storage (last checkpoint)."""
     tracker = tracker_for(spec)
     records = []
     for run in tracker.trial_runs():
@@ -194,8 +198,9 @@ def trial_records(spec: SweepSpec) -> list[TrialRecord]:
         checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
         records.append(TrialRecord(
             trial_id=trial_id, attention=run.data.params.get("navigator.attention", "?"),
-            score=run.data.metrics.get("score", float("nan")),
-            n_discovered=int(run.data.metrics.get("n_discovered", 0)),
+            step=int(run.data.metrics.get("best_step", 0)),
+            score=run.data.metrics.get("best_score", float("nan")),
+            n_discovered=int(run.data.metrics.get("best_n_discovered", 0)),
             outcome=run.data.tags.get("stylediscover.outcome", "running"),
             checkpoint=checkpoints[-1] if checkpoints else None,
             params={k: v for k, v in run.data.params.items() if k in spec.search_space}))
@@ -214,7 +219,7 @@ def finish_sweep(spec: SweepSpec) -> dict:
     files = [plot]
     if best is not None:
         out = export_trial(best, spec.storage / "best")
-        summary |= {"trial_id": best.trial_id, "score": best.score, "n_discovered": best.n_discovered,
+        summary |= {"trial_id": best.trial_id, "step": best.step, "score": best.score, "n_discovered": best.n_discovered,
                     "params": best.params, "export": str(out)}
         files.append(out / "directions.json")
     (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -223,15 +228,8 @@ def finish_sweep(spec: SweepSpec) -> dict:
 
 
 def export_trial(record: TrialRecord, out: Path) -> Path:
-    """Copies a trial's directions (with manifest and .npy files), traversal grid and attention map to `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    src = record.checkpoint
-    for name in EXPORT_FILES:
-        shutil.copy2(src / name, out / name)
-    shutil.copytree(src / "directions_npy", out / "directions_npy", dirs_exist_ok=True)
-    for pattern in ("traversal-*.png", "attention-*.png"):
-        latest = sorted(src.glob(pattern))
-        if latest:
-            shutil.copy2(latest[-1], out / pattern.replace("-*", ""))
+    """Copies a trial's best evaluation (directions with manifest and .npy files, traversal grid, attention map,
+    responses, metrics) from its last checkpoint to `out`."""
+    shutil.copytree(record.checkpoint / "best", out, dirs_exist_ok=True)
     return out
 

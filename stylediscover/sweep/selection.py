@@ -1,4 +1,5 @@
-"""Choosing the best trial of a sweep and its Pareto front on (score, n_discovered), both maximised."""
+"""Choosing the best trial of a sweep and its Pareto front on (score, n_discovered), both maximised; a trial's
+figures are those of its best evaluation (at `step`)."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ class TrialRecord:
     score: float
     n_discovered: int
     outcome: str
+    step: int = 0
     checkpoint: Path | None = None
     params: dict = field(default_factory=dict)
 

@@ -1,8 +1,8 @@
 """Sweep specification (YAML), validated before Ray starts; every error names the file and the field.
 
-A spec holds the base trial config (a TrainConfig, inline or `base_config: path.yaml`), a search
-space over dotted TrainConfig keys, the search algorithm, the scheduler, trial counts and resources,
-storage, MLflow tracking and the selection rule. Every point of the search space is validated as a
+A spec holds the base trial config (a TrainConfig, inline, or `base_config: path.yaml` updated key by key
+by an inline `base`), a search space over dotted TrainConfig keys, the search algorithm, the scheduler,
+trial counts and resources, storage, MLflow tracking and the selection rule. Every point of the search space is validated as a
 TrainConfig up front (each choice value, and both ends of each range), so a bad value fails here,
 not inside a Ray worker.
 """
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from stylediscover.config import TrainConfig
 from stylediscover.errors import InputError
-from stylediscover.options import read_yaml_mapping, set_dotted, validate
+from stylediscover.options import merged, read_yaml_mapping, set_dotted, validate
 
 
 class Choice(BaseModel):
@@ -138,7 +138,8 @@ def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     path = Path(path)
     data = read_yaml_mapping(path)
     if "base_config" in data:
-        data["base"] = read_yaml_mapping(path.parent / data.pop("base_config")) | dict(data.get("base") or {})
+        base = read_yaml_mapping(path.parent / data.pop("base_config"))
+        data["base"] = merged(base, data["base"]) if isinstance(data.get("base"), dict) else data.get("base", base)
     for key, value in (overrides or {}).items():
         data = set_dotted(data, key, value)
     spec = validate(SweepSpec, data, path)
