@@ -5,11 +5,14 @@ Methods (all K directions, evaluated with calibrated per-direction strengths so 
 edits change the discriminator features equally; the strengths' median is eval.metrics.scale):
   contrafeat-binary      configs/shapes-binary.yaml
   contrafeat-prototype   configs/shapes-prototype.yaml
+  contrafeat-infonce-map configs/shapes-binary.yaml + InfoNCE, τ 0.2, features.input_map (the quickstart's base)
   ganspace               top-K PCA directions of W on all layers (no training)
   ganspace+attention     the same directions, fixed, with a learned softmax attention (binary loss)
   sefa                   top-K eigenvectors of the stacked style-affine weights on all layers (no training)
   sefa+attention         the same, fixed, with a learned softmax attention (binary loss)
-Runs go to runs/compare/<method>-seed<k>/ (resumable); the table to --out.
+Trained methods are evaluated at steps 200, 400 and 600: the table gives the last evaluation and, apart,
+the best one by objective (what a sweep selects). Runs go to runs/compare/<method>-seed<k>/ (resumable);
+the table to --out.
 """
 
 import argparse
@@ -37,6 +40,8 @@ CONFIGS = HERE.parent / "configs"
 METHODS = {
     "contrafeat-binary": ("shapes-binary.yaml", {}),
     "contrafeat-prototype": ("shapes-prototype.yaml", {}),
+    "contrafeat-infonce-map": ("shapes-binary.yaml", {"loss.form": "infonce", "loss.temperature": 0.2,
+                                                      "features.input_map": True}),
     "ganspace": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
                                         "fixed_directions": "ganspace"}),
     "ganspace+attention": ("shapes-binary.yaml", {"navigator.direction": "fixed", "fixed_directions": "ganspace"}),
@@ -83,6 +88,15 @@ def allocation(root: Path, method: str, seeds: list[int]) -> Counter:
     return counts
 
 
+def summary_row(method: str, results: list[dict], prefix: str) -> str:
+    """| method | score mean ± std | n_discovered mean ± std | n_discovered per seed | of the `prefix` metrics."""
+    scores = [r[prefix + "score"] for r in results]
+    found = [r[prefix + "n_discovered"] for r in results]
+    spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0  # noqa: E731
+    return (f"| {method} | {statistics.mean(scores):.3f} ± {spread(scores):.3f} | "
+            f"{statistics.mean(found):.2f} ± {spread(found):.2f} | {', '.join(map(str, found))} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -91,15 +105,14 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/compare"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "comparison.md")
     args = parser.parse_args()
-    rows, allocations = [], []
+    rows, best_rows, allocations = [], [], []
     for method in args.methods:
         results = [run(method, seed, args.steps, args.runs) for seed in args.seeds]
-        scores = [r["score"] for r in results]
-        found = [r["n_discovered"] for r in results]
-        spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0  # noqa: E731
-        rows.append(f"| {method} | {statistics.mean(scores):.3f} ± {spread(scores):.3f} | "
-                    f"{statistics.mean(found):.2f} ± {spread(found):.2f} | {', '.join(map(str, found))} |")
+        rows.append(summary_row(method, results, ""))
         print(rows[-1], flush=True)
+        if "best_step" in results[0]:
+            steps = ", ".join(str(r["best_step"]) for r in results)
+            best_rows.append(summary_row(method, results, "best_") + f" {steps} |")
         counts = allocation(args.runs, method, args.seeds)
         allocations.append(f"| {method} | " + " | ".join(str(counts[name]) for name in FACTOR_NAMES) + " |")
     command = " ".join(["python evaluation/compare_methods.py", "--seeds", *map(str, args.seeds)]
@@ -111,6 +124,9 @@ def main() -> None:
         "discriminator-feature change (median = eval.metrics.scale); 200 codes per direction, ψ = 0.5.", "",
         "| method | score (mean ± std) | n_discovered of 6 (mean ± std) | n_discovered per seed |",
         "|---|---|---|---|", *rows, "",
+        "The best evaluation of each trained run (by objective = n_discovered + score, on the same codes):", "",
+        "| method | score (mean ± std) | n_discovered of 6 (mean ± std) | n_discovered per seed | step per seed |",
+        "|---|---|---|---|---|", *best_rows, "",
         f"Directions per dominant attribute, summed over the {len(args.seeds)} seeds "
         f"({len(args.seeds)} × K directions per method):", "",
         "| method | " + " | ".join(FACTOR_NAMES) + " |", "|---|" + "---|" * len(FACTOR_NAMES), *allocations, ""])

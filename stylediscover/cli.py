@@ -227,42 +227,32 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
 @click.option("--psi", type=float, default=None, help="Truncation ψ of the codes.")
 @click.option("--calibrate/--no-calibrate", default=None,
               help="Per-direction strengths giving equal feature change (default: as the trial did).")
+@click.option("--seed", type=int, default=None, help="Seed of the codes (default: the trial's, metrics.seed).")
 @_friendly_errors
 def evaluate(directions_path: Path, generator_source: str | None, predictor_source: str | None,
-             samples: int | None, scale: float | None, psi: float | None, calibrate: bool | None) -> None:
-    """Recomputes score and n_discovered of exported directions and prints the response matrix.
+             samples: int | None, scale: float | None, psi: float | None, calibrate: bool | None,
+             seed: int | None) -> None:
+    """Recomputes score and n_discovered of exported directions and prints the response matrix; another
+    --seed gives codes the training-time evaluations never saw.
 
     \b
-    Example:
+    Examples:
       stylediscover evaluate runs/shapes-binary/directions.safetensors --samples 500
+      stylediscover evaluate runs/shapes-binary/best/directions.safetensors --samples 1000 --seed 1
     """
-    from stylediscover.builtin import resolve_builtin
-    from stylediscover.directions import load_directions
-    from stylediscover.features import FeatureConfig, load_features
-    from stylediscover.generators import load_generator
-    from stylediscover.metrics import MetricsConfig, attribute_responses, calibrate_scales, n_discovered, score
-    from stylediscover.predictor import load_predictor
+    from stylediscover.assessment import assess
 
-    manifest_cfg = load_directions(directions_path).manifest["config"]
-    generator = load_generator(generator_source or manifest_cfg["generator"])
-    directions = load_directions(directions_path, generator)
-    predictor = load_predictor(resolve_builtin(predictor_source or manifest_cfg["predictor"], "predictor"))
-    metrics_cfg = load_options(MetricsConfig, manifest_cfg["eval"]["metrics"] | {
-        k: v for k, v in (("samples", samples), ("scale", scale), ("truncation_psi", psi), ("calibrate", calibrate))
-        if v is not None}, (), "evaluate options")
-    k_dirs = len(directions.deltas)
-    scales = None
-    if metrics_cfg.calibrate:
-        features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
-        scales = calibrate_scales(generator, directions.delta, k_dirs, features, metrics_cfg)
-        click.echo("calibrated scales: " + ", ".join(f"{s:.3f}" for s in scales.tolist()))
-    responses = attribute_responses(generator, directions.delta, k_dirs, predictor, metrics_cfg, scales)
-    names = [h.name for h in predictor.config.heads]
+    result = assess(directions_path, generator_source, predictor_source, samples=samples, scale=scale,
+                    truncation_psi=psi, calibrate=calibrate, seed=seed)
+    if result["scales"] is not None:
+        click.echo("calibrated scales: " + ", ".join(f"{s:.3f}" for s in result["scales"]))
+    names = result["attributes"]
     click.echo("direction  " + "  ".join(f"{n[:12]:>12}" for n in names))
-    for k, row in enumerate(responses):
-        click.echo(f"{k:>9}  " + "  ".join(f"{v:12.4f}" for v in row.tolist()))
-    click.echo(f"score {score(responses):.4f}  n_discovered {n_discovered(responses)} of {len(names)}  "
-               f"(scale {metrics_cfg.scale}, N {metrics_cfg.samples}, psi {metrics_cfg.truncation_psi})")
+    for k, row in enumerate(result["responses"]):
+        click.echo(f"{k:>9}  " + "  ".join(f"{v:12.4f}" for v in row))
+    click.echo(f"score {result['score']:.4f}  n_discovered {result['n_discovered']} of {len(names)}  "
+               f"(scale {result['scale']}, N {result['samples']}, psi {result['truncation_psi']}, "
+               f"seed {result['seed']})")
 
 
 @main.command()
@@ -332,6 +322,10 @@ def _print_summary(summary: dict, tracking_uri: str) -> None:
         click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}): "
                    f"n_discovered {summary['n_discovered']}, "
                    f"score {summary['score']:.4f}, params {summary['params']}")
+        if "confirmed" in summary:
+            c = summary["confirmed"]
+            click.echo(f"on fresh codes (seed {c['seed']}, N {c['samples']}): n_discovered {c['n_discovered']}, "
+                       f"score {c['score']:.4f}")
         click.echo(f"directions exported to {summary['export']}")
     else:
         click.echo("no finished attention-based trial to select")

@@ -55,6 +55,11 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert best.manifest["config"]["navigator"]["attention"] != "none"
     assert (spec.storage / "best" / "traversal.png").exists() and (spec.storage / "best" / "attention.png").exists()
     assert best.manifest["metrics"]["step"] == summary["step"] and best.manifest["metrics"]["score"] == summary["score"]
+    confirmation = json.loads((spec.storage / "best" / "confirmation.json").read_text())
+    trial_seed = best.manifest["config"]["eval"]["metrics"]["seed"]
+    assert confirmation["seed"] == summary["confirmed"]["seed"] == 1 != trial_seed
+    assert len(confirmation["responses"]) == 3 and 0 <= summary["confirmed"]["score"] <= 1
+    assert parents[0].data.metrics["confirmed_n_discovered"] == summary["confirmed"]["n_discovered"]
     study = optuna.load_study(study_name="tiny", storage=spec.study_storage)
     assert len(study.trials) == 3
 

@@ -101,11 +101,14 @@ def test_cli_train_evaluate_traverse(tiny_world, tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["train", str(path), "--run-dir", str(run_dir), "--set", "steps=2"])
     assert result.exit_code == 0, result.output
-    assert "n_discovered" in result.output
+    assert "n_discovered" in result.output and "best evaluation (step 2)" in result.output
     result = runner.invoke(main, ["evaluate", str(run_dir / "directions.safetensors"), "--samples", "4"])
     assert result.exit_code == 0, result.output
-    assert "object_shape" in result.output and "score" in result.output
-    result = runner.invoke(main, ["traverse", str(run_dir / "directions.safetensors"), "--out", str(tmp_path / "t.png")])
+    assert "object_shape" in result.output and "score" in result.output and "seed 12345)" in result.output
+    best = run_dir / "best" / "directions.safetensors"
+    result = runner.invoke(main, ["evaluate", str(best), "--samples", "4", "--seed", "7"])
+    assert result.exit_code == 0 and "seed 7)" in result.output, result.output
+    result = runner.invoke(main, ["traverse", str(best), "--out", str(tmp_path / "t.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "t.png").exists()
 

@@ -1,7 +1,8 @@
 """Runs a sweep with Ray Tune (local by default, an existing cluster by address), tracks it in MLflow,
 selects the best attention-based trial and exports its directions. A trial stands for its best evaluation
 (highest objective, kept by the trainer in its best/ folder): that is what the searcher, the selection and
-the export see.
+the export see. Being a maximum over evaluations on one set of codes, it flatters; the selected export is
+therefore re-evaluated on fresh codes (selection.confirm_seed), and both are reported.
 
 Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
@@ -19,6 +20,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
+from stylediscover.assessment import assess
 from stylediscover.metrics import objective
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
@@ -217,14 +219,36 @@ def finish_sweep(spec: SweepSpec) -> dict:
     plot = sweep_plot(records, front, spec.storage / "sweep.png")
     summary = {"sweep": spec.name, "trials": len(records), "pareto_front": [r.trial_id for r in front]}
     files = [plot]
+    confirmed: dict[str, float] = {}
     if best is not None:
         out = export_trial(best, spec.storage / "best")
-        summary |= {"trial_id": best.trial_id, "step": best.step, "score": best.score, "n_discovered": best.n_discovered,
-                    "params": best.params, "export": str(out)}
+        summary |= {"trial_id": best.trial_id, "step": best.step, "score": best.score,
+                    "n_discovered": best.n_discovered, "params": best.params, "export": str(out)}
         files.append(out / "directions.json")
+        if spec.selection.confirm_seed is not None:
+            summary["confirmed"] = confirm(spec, out)
+            confirmed = {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
+            files.append(out / "confirmation.json")
     (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    tracker_for(spec).finish_sweep(summary, files)
+    tracker_for(spec).finish_sweep(summary, files, confirmed)
     return summary
+
+
+def _assess_export(path: str, samples: int | None, seed: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    return assess(Path(path), samples=samples, seed=seed)
+
+
+def confirm(spec: SweepSpec, export: Path) -> dict:
+    """The export's metrics on codes of selection.confirm_seed, computed by a Ray task with a trial's resources;
+    the whole result goes to export/confirmation.json, the seed, N and both metrics are returned."""
+    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_assess_export)
+    result = ray.get(task.remote(str(export / "directions.safetensors"), spec.selection.confirm_samples,
+                                 spec.selection.confirm_seed, max(1, int(spec.resources.cpu))))
+    (export / "confirmation.json").write_text(json.dumps(result, indent=1) + "\n")
+    return {k: result[k] for k in ("seed", "samples", "score", "n_discovered")}
 
 
 def export_trial(record: TrialRecord, out: Path) -> Path:

@@ -2,9 +2,9 @@
 
 A spec holds the base trial config (a TrainConfig, inline, or `base_config: path.yaml` updated key by key
 by an inline `base`), a search space over dotted TrainConfig keys, the search algorithm, the scheduler,
-trial counts and resources, storage, MLflow tracking and the selection rule. Every point of the search space is validated as a
-TrainConfig up front (each choice value, and both ends of each range), so a bad value fails here,
-not inside a Ray worker.
+trial counts and resources, storage, MLflow tracking and the selection rule. Every point of the search
+space is validated as a TrainConfig up front (each choice value, and both ends of each range), so a bad
+value fails here, not inside a Ray worker.
 """
 
 from pathlib import Path
@@ -72,6 +72,9 @@ class SelectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rule: Literal["discovered_then_score", "score", "n_discovered"] = "discovered_then_score"
     attention_only: bool = Field(True, description="only trials whose navigator.attention is not 'none'")
+    confirm_seed: int | None = Field(1, description="re-evaluate the selected export on codes of this seed "
+                                     "(the trials' evaluations use metrics.seed); null skips it")
+    confirm_samples: int | None = Field(None, ge=2, description="N codes per direction for it (default: the trials')")
 
 
 class SweepSpec(BaseModel):

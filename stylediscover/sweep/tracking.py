@@ -86,9 +86,12 @@ class SweepTracker:
         self.client.set_tag(run_id, OUTCOME_TAG, outcome)
         self.client.set_terminated(run_id, status)
 
-    def finish_sweep(self, summary: dict[str, Any], files: list[Path]) -> None:
+    def finish_sweep(self, summary: dict[str, Any], files: list[Path], metrics: dict[str, float]) -> None:
+        """Records the selection as `best.*` tags and `metrics` on the parent run, attaches `files`, ends it."""
+        now = int(time.time() * 1000)
         self.client.log_batch(self.parent_id, tags=[RunTag(f"best.{k}", str(v)[:PARAM_VALUE_LIMIT])
-                                                    for k, v in summary.items()])
+                                                    for k, v in summary.items()],
+                              metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
         self.log_artifacts(self.parent_id, files)
         self.client.set_terminated(self.parent_id, "FINISHED")
 
