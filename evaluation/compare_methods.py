@@ -5,7 +5,9 @@ Methods (all K directions, evaluated with calibrated per-direction strengths so 
 edits change the discriminator features equally; the strengths' median is eval.metrics.scale):
   contrafeat-binary      configs/shapes-binary.yaml
   contrafeat-prototype   configs/shapes-prototype.yaml
-  contrafeat-infonce-map configs/shapes-binary.yaml + InfoNCE, τ 0.2, features.input_map (the quickstart's base)
+  contrafeat-infonce-map configs/shapes-binary.yaml + InfoNCE, τ 0.2, features.input_map
+  contrafeat-infonce-map-k16  the same with K = 16 (the quickstart's base)
+  ganspace-k16, sefa-k16 the baselines with K = 16 (the others use K = 12)
   ganspace               top-K PCA directions of W on all layers (no training)
   ganspace+attention     the same directions, fixed, with a learned softmax attention (binary loss)
   sefa                   top-K eigenvectors of the stacked style-affine weights on all layers (no training)
@@ -42,12 +44,18 @@ METHODS = {
     "contrafeat-prototype": ("shapes-prototype.yaml", {}),
     "contrafeat-infonce-map": ("shapes-binary.yaml", {"loss.form": "infonce", "loss.temperature": 0.2,
                                                       "features.input_map": True}),
+    "contrafeat-infonce-map-k16": ("shapes-binary.yaml", {"loss.form": "infonce", "loss.temperature": 0.2,
+                                                          "features.input_map": True, "navigator.num_directions": 16}),
     "ganspace": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
                                         "fixed_directions": "ganspace"}),
     "ganspace+attention": ("shapes-binary.yaml", {"navigator.direction": "fixed", "fixed_directions": "ganspace"}),
     "sefa": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
                                     "fixed_directions": "sefa"}),
     "sefa+attention": ("shapes-binary.yaml", {"navigator.direction": "fixed", "fixed_directions": "sefa"}),
+    "ganspace-k16": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
+                                            "fixed_directions": "ganspace", "navigator.num_directions": 16}),
+    "sefa-k16": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
+                                        "fixed_directions": "sefa", "navigator.num_directions": 16}),
 }
 
 
@@ -120,7 +128,7 @@ def main() -> None:
     table = "\n".join([
         "# ContraFeat vs GANSpace and SeFa on the embedded shapes domain", "",
         f"Machine: {describe()}", "", f"Command: `{command}`", "",
-        f"Seeds {args.seeds}; K = 12 directions, 6 factors; strengths calibrated per direction to equal "
+        f"Seeds {args.seeds}; K = 12 directions (16 for *-k16), 6 factors; strengths calibrated per direction to equal "
         "discriminator-feature change (median = eval.metrics.scale); 200 codes per direction, ψ = 0.5.", "",
         "| method | score (mean ± std) | n_discovered of 6 (mean ± std) | n_discovered per seed |",
         "|---|---|---|---|", *rows, "",

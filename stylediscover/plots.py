@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from stylediscover.imaging import grid, save_png  # noqa: E402
 
@@ -53,7 +54,8 @@ def attention_heatmap(navigator, path: Path, labels: list[str] | None = None, ws
 
 
 def sweep_plot(records, front, path: Path) -> Path:
-    """Left: score and n_discovered per trial; right: score vs n_discovered with the Pareto front."""
+    """Left: score and n_discovered per trial; right: score vs n_discovered with the Pareto front (each trial
+    at its best evaluation). n_discovered axes are integer, from 0."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     done = [r for r in records if r.outcome in ("finished", "stopped_early")]
     ids = [r.trial_id[-8:] for r in done]
@@ -63,11 +65,16 @@ def sweep_plot(records, front, path: Path) -> Path:
     twin = left.twinx()
     twin.plot(range(len(done)), [r.n_discovered for r in done], "o", color="tab:red")
     twin.set_ylabel("n_discovered", color="tab:red")
-    left.set_title("metrics per trial")
+    top = max([r.n_discovered for r in done], default=1) + 0.5
+    for axis in (twin, right):
+        axis.set_ylim(-0.2, top)
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    left.set_title("metrics per trial (best evaluation)")
     for kind in sorted({r.attention for r in done}):
         pts = [r for r in done if r.attention == kind]
         right.scatter([r.score for r in pts], [r.n_discovered for r in pts], label=f"attention={kind}", alpha=0.7)
-    right.plot([r.score for r in front], [r.n_discovered for r in front], "k--", label="Pareto front")
+    right.plot([r.score for r in front], [r.n_discovered for r in front], "k--", marker="o", mfc="none", ms=12,
+               label="Pareto front")
     right.set_xlabel("score (higher is better)")
     right.set_ylabel("n_discovered")
     right.legend(fontsize=8)
