@@ -415,6 +415,12 @@ def sweep_best(name: str, storage_path: str) -> None:
     else:
         click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
                    f"step={best.step} n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
+        summary_path = spec.storage / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        if summary.get("trial_id") == best.trial_id and "confirmed" in summary:
+            c = summary["confirmed"]
+            click.echo(f"on fresh codes (seed {c['seed']}, N {c['samples']}): n_discovered={c['n_discovered']} "
+                       f"score={c['score']:.4f}")
     for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
         click.echo(f"pareto: {r.trial_id} n_discovered={r.n_discovered} score={r.score:.4f}")
 

@@ -72,7 +72,7 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     status = runner.invoke(main, ["sweep", "status", "tiny", "--storage-path", str(tmp_path / "store")])
     assert status.exit_code == 0 and status.output.count("\n") == 4, status.output
     best_out = runner.invoke(main, ["sweep", "best", "tiny", "--storage-path", str(tmp_path / "store")])
-    assert summary["trial_id"] in best_out.output
+    assert summary["trial_id"] in best_out.output and "on fresh codes (seed 1" in best_out.output, best_out.output
     out = tmp_path / "exported"
     exported = runner.invoke(main, ["sweep", "export", "tiny", "--storage-path", str(tmp_path / "store"),
                                     "--out", str(out)])
