@@ -14,10 +14,10 @@ from stylediscover.navigator import unit_rms
 @torch.no_grad()
 def w_pca(generator: Generator, samples: int = 100_000, seed: int = 0,
           batch: int = 10_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """PCA of w = mapping(z): (components [d, d] as columns, by decreasing variance; variances [d])."""
+    """PCA of w = mapping(z): (components [d, d] as columns, by decreasing variance; variances [d]), on the CPU."""
     gen = torch.Generator().manual_seed(seed)
-    ws = torch.cat([generator.mapping(torch.randn(min(batch, samples - i), generator.z_dim, generator=gen))[:, 0]
-                    for i in range(0, samples, batch)])
+    ws = torch.cat([generator.mapping(torch.randn(min(batch, samples - i), generator.z_dim, generator=gen)
+                                      .to(generator.device))[:, 0].cpu() for i in range(0, samples, batch)])
     ws = ws.double() - ws.double().mean(dim=0)
     variances, vectors = torch.linalg.eigh(ws.t() @ ws / (len(ws) - 1))
     order = variances.argsort(descending=True)
@@ -34,10 +34,10 @@ def ganspace_directions(generator: Generator, k: int, samples: int = 100_000, se
 def sefa_directions(generator: Generator, k: int) -> torch.Tensor:
     """Top-k eigenvectors of AᵀA, A the stacked style-affine weights of every synthesis conv, [k, d].
 
-    Each layer's affine weight [in_channels, d] is scaled by its equalised-lr gain before stacking.
+    Each layer's affine weight [in_channels, d] is scaled by its equalised-lr gain before stacking. On the CPU.
     """
     weights = [m.affine.weight * m.affine.weight_gain for m in generator.synthesis.modules()
                if isinstance(m, SynthesisLayer)]
-    a = torch.cat(weights).double()
+    a = torch.cat(weights).double().cpu()
     values, vectors = torch.linalg.eigh(a.t() @ a)
     return unit_rms(vectors[:, values.argsort(descending=True)[:k]].t().float())

@@ -2,12 +2,18 @@
 
 from typing import Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stylediscover.features import FeatureConfig
 from stylediscover.losses import LossConfig
 from stylediscover.metrics import MetricsConfig
 from stylediscover.navigator import NavigatorConfig
+
+
+def default_device() -> torch.device:
+    """The GPU when one is visible (Ray makes a trial's own visible), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class EvalConfig(BaseModel):
@@ -43,6 +49,12 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(100, ge=1)
     seed: int = 0
     threads: int = Field(2, ge=1)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="'auto' (a visible GPU, else the CPU), 'cpu', 'cuda' or 'cuda:N'")
+
+    @property
+    def torch_device(self) -> torch.device:
+        return default_device() if self.device == "auto" else torch.device(self.device)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

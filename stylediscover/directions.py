@@ -14,7 +14,7 @@ GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last i
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,13 @@ class Directions:
 
     def edit_delta(self, ws: torch.Tensor, k: int) -> torch.Tensor:
         """The delta [B, L, d] of direction k at its recommended strength, at ws [B, L, d]."""
-        return self.strength(k) * self.delta(ws, torch.full((ws.shape[0],), k, dtype=torch.long))
+        return self.strength(k) * self.delta(ws, torch.full((ws.shape[0],), k, dtype=torch.long, device=ws.device))
+
+    def to(self, device: torch.device | str) -> "Directions":
+        """The same directions with their tensors (and navigator) on `device`."""
+        return replace(self, deltas=self.deltas.to(device), attention=self.attention.to(device),
+                       directions=self.directions.to(device),
+                       navigator=None if self.navigator is None else self.navigator.to(device))
 
     def all_deltas(self, ws: torch.Tensor) -> torch.Tensor:
         """Deltas of every direction [B, K, L, d]."""
@@ -86,12 +92,14 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
     attention = navigator.attention(w_avg)
     attention = attention[0] if attention.dim() == 3 else attention
     directions = navigator.directions(w_avg)
-    directions = directions[0] if directions.dim() == 3 else directions
+    directions = (directions[0] if directions.dim() == 3 else directions).detach().cpu()
+    attention = attention.detach().cpu()
     tensors = {"deltas": deltas, "attention": attention, "directions": directions}
     tensors |= {f"navigator.{k}": v for k, v in navigator.state_dict().items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().float().contiguous() for k, v in tensors.items()}, str(path), metadata={"format": FORMAT})
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"format": FORMAT})
     npy_dir = path.with_name(path.stem + "_npy")
     npy_dir.mkdir(exist_ok=True)
     for old in npy_dir.glob("direction_*.npy"):

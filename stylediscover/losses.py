@@ -95,7 +95,7 @@ class Prototypes(nn.Module):
     def forward(self, mirror: bool = False) -> torch.Tensor:
         images = torch.tanh(self.theta)
         if mirror:
-            flip = torch.rand(images.shape[0], device=images.device) < 0.5
+            flip = (torch.rand(images.shape[0]) < 0.5).to(images.device)  # CPU RNG: resumes bit-identically
             images = torch.where(flip.view(-1, 1, 1, 1), -images.flip(-1), images)
         return images
 

@@ -53,19 +53,19 @@ def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predi
                         cfg: MetricsConfig, scales: torch.Tensor | None = None) -> torch.Tensor:
     """The K × A response matrix. delta_fn(ws [B, L, d], k [B]) → deltas [B, L, d]; scales [K] override cfg.scale."""
     z = torch.randn(cfg.samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
-    ws_all = generator.mapping(z, truncation_psi=cfg.truncation_psi)
+    ws_all = generator.mapping(z.to(generator.device), truncation_psi=cfg.truncation_psi)
     rows = []
     for k in range(num_directions):
         s = float(scales[k]) if scales is not None else cfg.scale
         plus, minus = [], []
         for ws in ws_all.split(cfg.batch):
-            d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long))
+            d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long, device=ws.device))
             images = generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const")
             raw = predictor(images)
             plus.append(raw[: len(ws)])
             minus.append(raw[len(ws):])
         rows.append(head_responses(predictor, torch.cat(plus), torch.cat(minus)))
-    return torch.stack(rows)
+    return torch.stack(rows).cpu()
 
 
 @torch.no_grad()
@@ -79,11 +79,11 @@ def calibrate_scales(generator, delta_fn: DeltaFn, num_directions: int, features
     kept within [cfg.scale / 10, 10 · cfg.scale].
     """
     z = torch.randn(cfg.calibration_samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
-    ws = generator.mapping(z, truncation_psi=cfg.truncation_psi)
+    ws = generator.mapping(z.to(generator.device), truncation_psi=cfg.truncation_psi)
     base = features(generator.synthesis(ws, noise_mode="const"))
 
     def change(k: int, s: float) -> float:
-        d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long))
+        d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long, device=ws.device))
         feats = features(generator.synthesis(ws + d, noise_mode="const"))
         return float(sum((f - b).square().mean() for f, b in zip(feats, base)) / len(base))
 

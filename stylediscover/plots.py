@@ -23,11 +23,11 @@ def traversal_grid(generator, all_deltas, scale: float, strengths: int, seed: in
     all_deltas(ws [1, L, d]) → [1, K, L, d] (a navigator's or an export's).
     """
     z = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(seed))
-    ws = generator.mapping(z, truncation_psi=truncation_psi)
+    ws = generator.mapping(z.to(generator.device), truncation_psi=truncation_psi)
     deltas = all_deltas(ws)[0]
-    s = torch.linspace(-scale, scale, strengths)
+    s = torch.linspace(-scale, scale, strengths, device=ws.device)
     edited = ws + s.view(1, -1, 1, 1) * deltas.unsqueeze(1)
-    images = torch.cat([generator.synthesis(row, noise_mode="const") for row in edited])
+    images = torch.cat([generator.synthesis(row, noise_mode="const").cpu() for row in edited])
     if images.shape[-1] < MIN_TILE:
         images = F.interpolate(images, scale_factor=MIN_TILE // images.shape[-1], mode="nearest")
     return save_png(grid(images, cols=strengths), path)

@@ -46,12 +46,13 @@ class Trial:
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
+        device = cfg.torch_device
         path = generator_path(cfg.generator)
-        self.generator: Generator = load_generator(path)
+        self.generator: Generator = load_generator(path).to(device)
         self.generator_info = {"source": cfg.generator, "sha256": sha256_of(path), "num_ws": self.generator.num_ws,
                                "w_dim": self.generator.w_dim, "resolution": self.generator.resolution}
-        self.predictor: AttributePredictor = load_predictor(resolve_builtin(cfg.predictor, "predictor"))
-        self.features: FeatureNetwork = load_features(cfg.features)
+        self.predictor: AttributePredictor = load_predictor(resolve_builtin(cfg.predictor, "predictor")).to(device)
+        self.features: FeatureNetwork = load_features(cfg.features).to(device)
         g, nav = self.generator, cfg.navigator
         if nav.direction == "pca" and nav.pca_dim > g.w_dim:
             raise InputError(cfg.generator, f"navigator.pca_dim {nav.pca_dim} exceeds the generator's w_dim {g.w_dim}",
@@ -67,8 +68,8 @@ class Trial:
             basis = (ganspace_directions(g, k, cfg.pca_samples, cfg.seed) if cfg.fixed_directions == "ganspace"
                      else sefa_directions(g, k))
         torch.manual_seed(cfg.seed)
-        self.navigator = Navigator(nav, g.num_ws, g.w_dim, basis)
-        self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution)
+        self.navigator = Navigator(nav, g.num_ws, g.w_dim, basis).to(device)
+        self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution).to(device)
                            if cfg.loss.variant == "prototype" else None)
 
     def parameters(self) -> list[torch.nn.Parameter]:
@@ -77,9 +78,10 @@ class Trial:
 
 
 def starting_codes(generator: Generator, n: int, groups: int, psi: float) -> torch.Tensor:
-    """Style-mixed codes [n, L, d]: the layers split into `groups` contiguous groups, each from its own z."""
+    """Style-mixed codes [n, L, d]: the layers split into `groups` contiguous groups, each from its own z (drawn
+    on the CPU, whose RNG state the checkpoint keeps, then moved to the generator's device)."""
     bounds = torch.linspace(0, generator.num_ws, groups + 1).round().long().tolist()
-    parts = [generator.mapping(torch.randn(n, generator.z_dim), truncation_psi=psi)[:, a:b]
+    parts = [generator.mapping(torch.randn(n, generator.z_dim).to(generator.device), truncation_psi=psi)[:, a:b]
              for a, b in zip(bounds[:-1], bounds[1:])]
     return torch.cat(parts, dim=1)
 
@@ -99,8 +101,10 @@ def image_features(trial: Trial, ws: torch.Tensor) -> list[torch.Tensor]:
 def training_loss(trial: Trial) -> torch.Tensor:
     """One step's loss. Binary: one no-grad synthesis of the originals and one synthesis + feature pass of all
     edits (q, p, n stacked); prototype: one synthesis + feature pass of both signs of the edits, one feature
-    pass of the prototype images. Passes run in micro-batches (see image_features)."""
+    pass of the prototype images. Passes run in micro-batches (see image_features). Random draws happen on
+    the CPU (see starting_codes)."""
     cfg, g, nav = trial.cfg, trial.generator, trial.navigator
+    dev = g.device
     k_dirs = cfg.navigator.num_directions
     with torch.no_grad():
         ws = starting_codes(g, cfg.batch, cfg.style_mixing_groups, cfg.truncation_psi)
@@ -108,8 +112,9 @@ def training_loss(trial: Trial) -> torch.Tensor:
         h = cfg.batch // 2
         wa, wb = ws[:h], ws[h:]
         k = torch.randint(k_dirs, (h,))
-        k_neg = (k + torch.randint(1, k_dirs, (h,))) % k_dirs
-        s, t = torch.rand(h, 1, 1) * 2 - 1, torch.rand(h, 1, 1) * 2 - 1
+        k_neg = ((k + torch.randint(1, k_dirs, (h,))) % k_dirs).to(dev)
+        k = k.to(dev)
+        s, t = (torch.rand(h, 1, 1) * 2 - 1).to(dev), (torch.rand(h, 1, 1) * 2 - 1).to(dev)
         edits = torch.cat([wa + s * nav(wa, k), wb + s * nav(wb, k), wb + t * nav(wb, k_neg)])
         with torch.no_grad():
             base = image_features(trial, ws)
@@ -120,8 +125,8 @@ def training_loss(trial: Trial) -> torch.Tensor:
         dn = [sp[2] - b[h:] for sp, b in zip(split, base)]
         loss = binary_loss(dq, dp, dn, k, k_neg, cfg.loss)
     else:
-        k = torch.randint(k_dirs, (cfg.batch,))
-        s = torch.rand(cfg.batch, 1, 1) * 2 - 1
+        k = torch.randint(k_dirs, (cfg.batch,)).to(dev)
+        s = (torch.rand(cfg.batch, 1, 1) * 2 - 1).to(dev)
         d = nav(ws, k) * (s / 2)
         feats = image_features(trial, torch.cat([ws + d, ws - d]))
         deltas = [plus - minus for plus, minus in (f.chunk(2) for f in feats)]
@@ -181,7 +186,7 @@ def keep_best(run_dir: Path, metrics: dict) -> dict:
             "best_objective": objective(best)}
 
 
-RESUMABLE_CHANGES = {"steps", "threads", "micro_batch", "checkpoint_every"}
+RESUMABLE_CHANGES = {"steps", "threads", "micro_batch", "checkpoint_every", "device"}
 
 
 def _check_same_trial(cfg: TrainConfig, run_dir: Path) -> None:
@@ -210,7 +215,7 @@ def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict
     ckpt_path = run_dir / "checkpoint.pt"
     start = 0
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True)
+        ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
         trial.navigator.load_state_dict(ckpt["navigator"])
         if trial.prototypes is not None:
             trial.prototypes.load_state_dict(ckpt["prototypes"])

@@ -85,6 +85,11 @@ def test_keep_best_replaces_only_on_a_higher_objective(tmp_path):
 def test_invalid_config_names_the_field(tiny_world):
     with pytest.raises(ValueError, match="batch must be even"):
         config(tiny_world, batch=5)
+    with pytest.raises(ValueError, match="device"):
+        config(tiny_world, device="gpu")
+    assert config(tiny_world, device="cuda:1").torch_device == torch.device("cuda", 1)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config(tiny_world).torch_device.type == expected
     with pytest.raises(ValueError, match="fixed_directions"):
         config(tiny_world, navigator={"num_directions": 3, "direction": "fixed"})
 

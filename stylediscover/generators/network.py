@@ -266,6 +266,10 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(config)
 
     @property
+    def device(self) -> torch.device:
+        return self.mapping.w_avg.device
+
+    @property
     def z_dim(self) -> int:
         return self.config.z_dim
 
