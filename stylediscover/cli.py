@@ -317,15 +317,18 @@ STORAGE_OPTION = click.option("--storage-path", default="runs/sweeps", show_defa
                               help="Where sweeps live (the spec's storage_path).")
 
 
+def _echo_confirmed(confirmed: dict) -> None:
+    click.echo(f"on fresh codes (seed {confirmed['seed']}, N {confirmed['samples']}): n_discovered "
+               f"{confirmed['n_discovered']}, score {confirmed['score']:.4f}")
+
+
 def _print_summary(summary: dict, tracking_uri: str) -> None:
     if "trial_id" in summary:
         click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}): "
                    f"n_discovered {summary['n_discovered']}, "
                    f"score {summary['score']:.4f}, params {summary['params']}")
         if "confirmed" in summary:
-            c = summary["confirmed"]
-            click.echo(f"on fresh codes (seed {c['seed']}, N {c['samples']}): n_discovered {c['n_discovered']}, "
-                       f"score {c['score']:.4f}")
+            _echo_confirmed(summary["confirmed"])
         click.echo(f"directions exported to {summary['export']}")
     else:
         click.echo("no finished attention-based trial to select")
@@ -418,9 +421,7 @@ def sweep_best(name: str, storage_path: str) -> None:
         summary_path = spec.storage / "summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
         if summary.get("trial_id") == best.trial_id and "confirmed" in summary:
-            c = summary["confirmed"]
-            click.echo(f"on fresh codes (seed {c['seed']}, N {c['samples']}): n_discovered={c['n_discovered']} "
-                       f"score={c['score']:.4f}")
+            _echo_confirmed(summary["confirmed"])
     for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
         click.echo(f"pareto: {r.trial_id} n_discovered={r.n_discovered} score={r.score:.4f}")
 

@@ -92,8 +92,7 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
     attention = navigator.attention(w_avg)
     attention = attention[0] if attention.dim() == 3 else attention
     directions = navigator.directions(w_avg)
-    directions = (directions[0] if directions.dim() == 3 else directions).detach().cpu()
-    attention = attention.detach().cpu()
+    directions = directions[0] if directions.dim() == 3 else directions
     tensors = {"deltas": deltas, "attention": attention, "directions": directions}
     tensors |= {f"navigator.{k}": v for k, v in navigator.state_dict().items()}
     path = Path(path)
@@ -112,7 +111,7 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
                         "scale": float(scales[k]),
                         "responses": [float(x) for x in responses[k]], "layers": [first, last]})
         np.save(npy_dir / f"direction_{k:02d}_{attributes[best]}_layers_{first}-{last}.npy",
-                directions[k].numpy().astype(np.float32))
+                directions[k].cpu().numpy().astype(np.float32))
     manifest = {"format": FORMAT, "generator": generator_info, "config": config, "scale": float(scales.median()),
                 "attributes": attributes, "directions": entries, "metrics": metrics}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
