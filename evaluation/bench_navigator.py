@@ -27,25 +27,34 @@ sys.path.insert(0, str(HERE))
 AUTHORS = {"binary": 3.2, "prototype": 2.7}
 
 
+def reference_config(variant: str, root: Path, threads: int, micro_batch: int, **changes):
+    """The `reference` setting's trial config (a random-init generator saved under `root`); `changes` are
+    TrainConfig fields on top."""
+    import torch
+
+    from stylediscover.config import TrainConfig
+    from stylediscover.generators import Generator, GeneratorConfig, save_native
+
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig.from_channel_base(64, 8192, 256, z_dim=512, w_dim=512, mapping_layers=8))
+    save_native(g, root / "g.safetensors")
+    return TrainConfig(generator=str(root / "g.safetensors"), features={"name": "alexnet", "weights": "random"},
+                       navigator={"num_directions": 30, "direction": "pca", "pca_dim": 100, "attention": "softmax",
+                                  "smooth_kernel": 3},
+                       loss={"variant": variant, "diversity_weight": 0.1}, batch=8, pca_samples=20_000,
+                       threads=threads, micro_batch=micro_batch, **changes)
+
+
 def measure(setting: str, variant: str, steps: int, threads: int, micro_batch: int) -> dict:
     """Runs in a subprocess: builds the trial, times `steps` optimiser steps after one warm-up."""
     import torch
 
     from stylediscover.config import TrainConfig
-    from stylediscover.generators import Generator, GeneratorConfig, save_native
     from stylediscover.trainer import Trial, training_loss
 
     torch.set_num_threads(threads)
     if setting == "reference":
-        tmp = Path(tempfile.mkdtemp())
-        torch.manual_seed(0)
-        g = Generator(GeneratorConfig.from_channel_base(64, 8192, 256, z_dim=512, w_dim=512, mapping_layers=8))
-        save_native(g, tmp / "g.safetensors")
-        cfg = TrainConfig(generator=str(tmp / "g.safetensors"), features={"name": "alexnet", "weights": "random"},
-                          navigator={"num_directions": 30, "direction": "pca", "pca_dim": 100, "attention": "softmax",
-                                     "smooth_kernel": 3},
-                          loss={"variant": variant, "diversity_weight": 0.1}, batch=8, pca_samples=20_000,
-                          threads=threads, micro_batch=micro_batch)
+        cfg = reference_config(variant, Path(tempfile.mkdtemp()), threads, micro_batch)
     else:
         import yaml
 

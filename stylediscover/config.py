@@ -9,6 +9,7 @@ from stylediscover.features import FeatureConfig
 from stylediscover.losses import LossConfig
 from stylediscover.metrics import MetricsConfig
 from stylediscover.navigator import NavigatorConfig
+from stylediscover.precision import Precision
 
 
 def default_device() -> torch.device:
@@ -38,8 +39,8 @@ class TrainConfig(BaseModel):
     steps: int = Field(1500, ge=1)
     batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
     micro_batch: int = Field(0, ge=0, description="images per synthesis + feature pass within a step's one graph; "
-                             "0: automatic, about 32k output pixels per pass (8 images at 64 px, 32 at 32 px), "
-                             "which keeps CPU working sets in cache; raise it on GPUs")
+                             "0: automatic: on CPUs about 32k output pixels per pass (8 images at 64 px, 32 at 32 "
+                             "px), which keeps working sets in cache; on GPUs the whole pass")
     lr: float = Field(0.05, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
     style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")
@@ -51,6 +52,12 @@ class TrainConfig(BaseModel):
     threads: int = Field(2, ge=1)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="'auto' (a visible GPU, else the CPU), 'cpu', 'cuda' or 'cuda:N'")
+    precision: Precision = Field("auto", description="training passes: fp32 | tf32 | bf16 (autocast) | auto (the "
+                                 "GPU default of stylediscover.precision on GPUs, fp32 on CPUs); evaluation is fp32")
+    compile: bool = Field(False, description="torch.compile the synthesis + feature pass (GPUs; costs a compile per "
+                          "pass shape at start)")
+    deterministic: bool = Field(False, description="deterministic GPU kernels: reruns and resumes bit-identical on "
+                                "one GPU, at some speed (CPU runs are always deterministic)")
 
     @property
     def torch_device(self) -> torch.device:

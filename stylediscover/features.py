@@ -10,7 +10,10 @@ Names (`FeatureConfig.name`):
   lpips-vgg      root of the `lpips` package's learned per-channel weights, so that
                  LPIPS(x, y) = Σ_l mean_hw ‖F_l(x) − F_l(y)‖²
 For the torchvision backbones `weights` is None (torchvision's ImageNet weights, downloaded into the
-torch hub cache when a network exists), a local `.pth` state-dict path, or `random` (timing only).
+torch hub cache when a network exists), a local `.pth` state-dict path, or `random` (timing only), and
+`input_scaling` says what they are fed: `lpips` (the LPIPS package's shift and scale of [-1, 1] images) or
+`none` (the images in [-1, 1] as they are, as the ContraFeat authors feed AlexNet, at the generator's
+resolution when `input_resolution` is None).
 """
 
 import urllib.error
@@ -43,6 +46,8 @@ class FeatureConfig(BaseModel):
     layers: list[int] | None = None
     input_map: bool = Field(False, description="discriminator: also its full-resolution fromrgb map, first (where "
                             "small objects are largest)")
+    input_scaling: Literal["lpips", "none"] = Field("lpips", description="backbones: LPIPS's shift and scale of the "
+                                                    "[-1, 1] images, or none (the authors' raw input)")
 
 
 class DiscriminatorFeatures(nn.Module):
@@ -57,12 +62,14 @@ class DiscriminatorFeatures(nn.Module):
 class SliceFeatures(nn.Module):
     """A torchvision backbone cut into slices; optionally LPIPS-calibrated (unit-normalised, weighted)."""
 
-    def __init__(self, trunk: nn.Sequential, cuts: list[int], channel_weights: list[torch.Tensor] | None = None):
+    def __init__(self, trunk: nn.Sequential, cuts: list[int], channel_weights: list[torch.Tensor] | None = None,
+                 lpips_scaling: bool = True):
         super().__init__()
         starts = [0] + cuts[:-1]
         self.slices = nn.ModuleList(nn.Sequential(*trunk[a:b]) for a, b in zip(starts, cuts))
-        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
+        shift, scale = (LPIPS_SHIFT, LPIPS_SCALE) if lpips_scaling else ((0.0,) * 3, (1.0,) * 3)
+        self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1))
         self.channel_weights = nn.ParameterList(
             nn.Parameter(w.view(1, -1, 1, 1).sqrt(), requires_grad=False) for w in channel_weights or [])
 
@@ -136,9 +143,11 @@ def load_features(cfg: FeatureConfig, source: str = "config") -> FeatureNetwork:
         net = DiscriminatorFeatures(load_discriminator(resolve_builtin(cfg.weights or "builtin:shapes",
                                                                        "discriminator")), cfg.input_map)
     elif cfg.name in BACKBONES:
-        net = SliceFeatures(_backbone(cfg.name, cfg.weights, source), BACKBONES[cfg.name][2])
+        net = SliceFeatures(_backbone(cfg.name, cfg.weights, source), BACKBONES[cfg.name][2],
+                            lpips_scaling=cfg.input_scaling == "lpips")
     else:
         backbone = {"lpips-alex": "alexnet", "lpips-vgg": "vgg16"}[cfg.name]
         net = SliceFeatures(_backbone(backbone, cfg.weights, source), BACKBONES[backbone][2],
-                            lpips_channel_weights("alex" if backbone == "alexnet" else "vgg"))
+                            lpips_channel_weights("alex" if backbone == "alexnet" else "vgg"),
+                            lpips_scaling=cfg.input_scaling == "lpips")
     return FeatureNetwork(net, cfg.input_resolution, cfg.layers)

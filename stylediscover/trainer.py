@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from stylediscover import precision
 from stylediscover.baselines import ganspace_directions, sefa_directions, w_pca
 from stylediscover.builtin import resolve_builtin
 from stylediscover.config import TrainConfig
@@ -47,6 +48,8 @@ class Trial:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         device = cfg.torch_device
+        self.precision = precision.resolve(cfg.precision, device)
+        precision.configure(self.precision, device, cfg.deterministic)
         path = generator_path(cfg.generator)
         self.generator: Generator = load_generator(path).to(device)
         self.generator_info = {"source": cfg.generator, "sha256": sha256_of(path), "num_ws": self.generator.num_ws,
@@ -71,6 +74,17 @@ class Trial:
         self.navigator = Navigator(nav, g.num_ws, g.w_dim, basis).to(device)
         self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution).to(device)
                            if cfg.loss.variant == "prototype" else None)
+        self._render_features = torch.compile(self._features_of_codes) if cfg.compile else self._features_of_codes
+
+    def _features_of_codes(self, ws: torch.Tensor) -> list[torch.Tensor]:
+        with precision.autocast(self.precision, ws.device):
+            feats = self.features(self.generator.synthesis(ws, noise_mode="const"))
+        return [f.float() for f in feats]
+
+    def render_features(self, ws: torch.Tensor) -> list[torch.Tensor]:
+        """F(G(ws)) for ws [B, L, d] in the trial's precision (compiled when cfg.compile): float32 [B, C, H, W]
+        per feature layer."""
+        return self._render_features(ws)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         params = list(self.navigator.parameters())
@@ -91,10 +105,11 @@ AUTO_CHUNK_PIXELS = 8 * 64 * 64
 
 def image_features(trial: Trial, ws: torch.Tensor) -> list[torch.Tensor]:
     """F(G(ws)) for ws [B, L, d]: one [B, C, H, W] per feature layer, computed cfg.micro_batch images at a time
-    (0: AUTO_CHUNK_PIXELS output pixels) within one autograd graph. On a 2-core CPU, chunks of 8 images at 64 px
-    make the prototype step 1.35× faster than one pass (evaluation/results/navigator_speed.md)."""
-    size = trial.cfg.micro_batch or max(1, AUTO_CHUNK_PIXELS // trial.generator.resolution ** 2)
-    parts = [trial.features(trial.generator.synthesis(w, noise_mode="const")) for w in ws.split(size)]
+    within one autograd graph (0: on CPUs AUTO_CHUNK_PIXELS output pixels, on GPUs the whole pass). On a 2-core
+    CPU, chunks of 8 images at 64 px make the prototype step 1.35× faster than one pass
+    (evaluation/results/navigator_speed.md)."""
+    auto = len(ws) if ws.device.type == "cuda" else max(1, AUTO_CHUNK_PIXELS // trial.generator.resolution ** 2)
+    parts = [trial.render_features(w) for w in ws.split(trial.cfg.micro_batch or auto)]
     return [torch.cat(layer) for layer in zip(*parts)]
 
 
@@ -130,7 +145,8 @@ def training_loss(trial: Trial) -> torch.Tensor:
         d = nav(ws, k) * (s / 2)
         feats = image_features(trial, torch.cat([ws + d, ws - d]))
         deltas = [plus - minus for plus, minus in (f.chunk(2) for f in feats)]
-        proto_feats = trial.features(trial.prototypes(mirror=cfg.loss.mirror_prototypes))
+        with precision.autocast(trial.precision, dev):
+            proto_feats = [f.float() for f in trial.features(trial.prototypes(mirror=cfg.loss.mirror_prototypes))]
         loss = prototype_loss(deltas, proto_feats, k, cfg.loss)
     if cfg.loss.diversity_weight > 0:
         loss = loss + cfg.loss.diversity_weight * diversity(nav.all_deltas(ws))
@@ -186,7 +202,7 @@ def keep_best(run_dir: Path, metrics: dict) -> dict:
             "best_objective": objective(best)}
 
 
-RESUMABLE_CHANGES = {"steps", "threads", "micro_batch", "checkpoint_every", "device"}
+RESUMABLE_CHANGES = {"steps", "threads", "micro_batch", "checkpoint_every", "device", "compile"}
 
 
 def _check_same_trial(cfg: TrainConfig, run_dir: Path) -> None:
