@@ -2,7 +2,9 @@
 
 Usage (on a CUDA machine; evaluation/gpu_check.sh installs what the image lacks, then runs this):
   python evaluation/gpu_check.py --out DIR [--budget-s 330]         all parts; figures appended to DIR/gpu.json
-  python evaluation/gpu_check.py --report DIR/gpu.json --md evaluation/results/gpu.md
+  python evaluation/gpu_check.py --report DIR/gpu.json [MORE.json ...] --md evaluation/results/gpu.md
+                                                                  (later files override parts; text after the
+                                                                  notes marker of an existing --md is kept)
   python evaluation/gpu_check.py --out DIR --smoke                  the same code paths, tiny, on any device
 Parts, in order (each writes its figures as soon as it ends, so a run cut short keeps what it measured):
   peaks        matrix-product rates of the card in fp32, tf32 and bf16 (8192³, the ceilings used below)
@@ -40,6 +42,7 @@ DATASHEET_TFLOPS = {"NVIDIA H200": {"fp32": 67, "tf32": 495, "bf16": 989},
 QUICKSTART = ["features.input_map=true", "loss.form=infonce", "loss.temperature=0.2", "navigator.num_directions=16",
               "eval.every=300", "steps=600", "threads=1"]
 PAPER_STEPS, PAPER_EVALS = 17_000, 9
+NOTES = "<!-- notes: kept by --report -->"
 
 
 class Results:
@@ -529,13 +532,20 @@ def fmt(x, spec: str = ".3f") -> str:
     return "–" if x is None else format(x, spec)
 
 
+def packing_row(r: dict) -> str:
+    if "error" in r:
+        return f"| {r['concurrent']} | {r['gpu_share']:.3g} | {r['error']} | | | | |"
+    return (f"| {r['concurrent']} | {r['gpu_share']:.3g} | {r['steps_per_s']:.2f} | {r['per_trial_s_per_step']:.3f} | "
+            f"{r['trials_per_hour']:.2f} | {fmt(r['gpu_util_mean'], '.0f')} % | {fmt(r['gpu_mem_max_gb'], '.1f')} |")
+
+
 def report(d: dict) -> str:
     """gpu.md from gpu.json."""
     m, pk = d["machine"], d.get("peaks_tflops", {})
     lines = ["# On a real GPU: correctness, speed against the peak, packing", "",
              f"Device: {m['device']}, driver {m['driver']}, torch {m['torch']} (CUDA {m['cuda']}); {m['describe']}.",
              "", "Command: `bash evaluation/gpu_check.sh` (installs pydantic from carried wheels, then "
-             f"`{m['command']}`); this file: `python evaluation/gpu_check.py --report gpu.json --md "
+             f"`{m['command']}`); the tables: `python evaluation/gpu_check.py --report JSON ... --md "
              "evaluation/results/gpu.md`.", ""]
     if pk:
         ds = pk.get("datasheet") or {}
@@ -580,7 +590,7 @@ def report(d: dict) -> str:
                   f"{s['synthesis_fp32']['images_per_s']:.0f} images/s at batch 50.", ""]
         p = s["profile"]
         lines += [f"Profile of the FFHQ-512 binary step in {p['precision']} ({p['device_ms_per_step']:.1f} ms of "
-                  "device time per step; top operators in `evaluation/results/gpu-profile.txt`):", "",
+                  "device time per step; top operators in `evaluation/results/gpu/profile.txt`):", "",
                   "| operator family | share of device time |", "|---|---|",
                   *[f"| {k} | {100 * v:.1f} % |" for k, v in p["shares"].items()], ""]
     ch = d.get("choice")
@@ -593,10 +603,7 @@ def report(d: dict) -> str:
         lines += ["## Packing trials on one GPU (FFHQ-512 binary, batch 12)", "",
                   "| concurrent trials | resources.gpu | summed steps/s | s/step per trial | trials/hour (17k steps) "
                   "| GPU utilisation | GPU memory GB |", "|---|---|---|---|---|---|---|",
-                  *[f"| {r['concurrent']} | {r['gpu_share']:.3g} | {r['steps_per_s']:.2f} | "
-                    f"{r['per_trial_s_per_step']:.3f} | {r['trials_per_hour']:.2f} | {fmt(r['gpu_util_mean'], '.0f')} % "
-                    f"| {fmt(r['gpu_mem_max_gb'], '.1f')} |" if "error" not in r else
-                    f"| {r['concurrent']} | {r['gpu_share']:.3g} | {r['error']} | | | | |" for r in pk_rows], ""]
+                  *[packing_row(r) for r in pk_rows], ""]
         done = [r for r in pk_rows if "error" not in r]
         if s and done:
             best = max(done, key=lambda r: r["steps_per_s"])
@@ -640,7 +647,11 @@ def main() -> None:
         worker(setting, variant, precision, float(seconds), Path(ready), int(index), int(n), args.smoke)
     elif args.report:
         text = report({k: v for path in args.report for k, v in json.loads(path.read_text()).items()})
-        (args.md.write_text(text) if args.md else print(text))
+        if not args.md:
+            print(text)
+            return
+        kept = args.md.read_text().partition(NOTES)[2] if args.md.exists() else ""
+        args.md.write_text(text + ("\n" + NOTES + kept if kept else ""))
     else:
         with contextlib.suppress(KeyboardInterrupt):
             run_all(args)

@@ -12,6 +12,7 @@ from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import load_generator
 from stylediscover.metrics import MetricsConfig, attribute_responses, calibrate_scales, n_discovered, score
 from stylediscover.options import load_options
+from stylediscover.precision import exact
 from stylediscover.predictor import load_predictor
 
 
@@ -29,11 +30,12 @@ def assess(directions_path: Path, generator_source: str | None = None, predictor
         k: v for k, v in metric_changes.items() if v is not None}, (), "evaluate options")
     k_dirs = len(directions.deltas)
     scales = None
-    if cfg.calibrate:
-        features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
-        features = features.to(device)
-        scales = calibrate_scales(generator, directions.delta, k_dirs, features, cfg)
-    responses = attribute_responses(generator, directions.delta, k_dirs, predictor, cfg, scales)
+    with exact():
+        if cfg.calibrate:
+            features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
+            features = features.to(device)
+            scales = calibrate_scales(generator, directions.delta, k_dirs, features, cfg)
+        responses = attribute_responses(generator, directions.delta, k_dirs, predictor, cfg, scales)
     return {"attributes": [h.name for h in predictor.config.heads], "responses": responses.tolist(),
             "scales": None if scales is None else scales.tolist(), "score": score(responses),
             "n_discovered": n_discovered(responses), "samples": cfg.samples, "seed": cfg.seed, "scale": cfg.scale,

@@ -74,7 +74,8 @@ class Trial:
         self.navigator = Navigator(nav, g.num_ws, g.w_dim, basis).to(device)
         self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution).to(device)
                            if cfg.loss.variant == "prototype" else None)
-        self._render_features = torch.compile(self._features_of_codes) if cfg.compile else self._features_of_codes
+        self._render_features = (torch.compile(self._features_of_codes, dynamic=False) if cfg.compile
+                                 else self._features_of_codes)
 
     def _features_of_codes(self, ws: torch.Tensor) -> list[torch.Tensor]:
         with precision.autocast(self.precision, ws.device):
@@ -252,8 +253,9 @@ def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict
         if done % cfg.checkpoint_every == 0 or done % cfg.eval.every == 0 or done == cfg.steps:
             rng = torch.get_rng_state()
             if done % cfg.eval.every == 0 or done == cfg.steps:
-                metrics = evaluate(trial, run_dir, done) | {"loss": loss.item(),
-                                                            "train_s": time.perf_counter() - t0}
+                with precision.exact():
+                    metrics = evaluate(trial, run_dir, done) | {"loss": loss.item(),
+                                                                "train_s": time.perf_counter() - t0}
                 metrics |= keep_best(run_dir, metrics)
                 with open(run_dir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")

@@ -64,3 +64,14 @@ def test_backbone_input_scaling():
     scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
     torch.testing.assert_close(lpips(images)[0], trunk((images - shift) / scale))
     assert isinstance(trunk[0], torchvision.models.alexnet(weights=None).features[0].__class__)
+
+
+def test_exact_restores_the_trial_flags():
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        with precision.exact():
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
