@@ -43,20 +43,32 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 
 def build_module(cls: type[M], config: BaseModel, state_dict: dict[str, torch.Tensor], source: str | Path) -> M:
-    """`cls(config)` in eval mode holding exactly `state_dict`; missing, unexpected and misshapen keys are named."""
-    module = cls(config).eval().requires_grad_(False)
+    """`cls(config)` in eval mode holding exactly `state_dict` (its floating tensors as float32); missing,
+    unexpected, misshapen and non-tensor entries are named. The architecture is first built on PyTorch's `meta`
+    device, which allocates nothing, and then takes over the given tensors, so a config that claims far more
+    than the file holds is refused before any allocation, and a good file costs its tensors' memory only."""
+    with torch.device("meta"):
+        module = cls(config).eval().requires_grad_(False)
     expected = module.state_dict()
+    not_tensors = sorted(k for k, v in state_dict.items() if not isinstance(v, torch.Tensor))
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     wrong = [f"{k} {tuple(state_dict[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-             if k in state_dict and state_dict[k].shape != v.shape]
-    if missing or unexpected or wrong:
+             if k in state_dict and k not in not_tensors and state_dict[k].shape != v.shape]
+    if missing or unexpected or wrong or not_tensors:
         details = "; ".join(part for part in (
+            f"not tensors {not_tensors[:5]}" if not_tensors else "",
             f"missing {missing[:5]}" if missing else "",
             f"unexpected {unexpected[:5]}" if unexpected else "",
             f"shape mismatch {wrong[:5]}" if wrong else "") if part)
         raise InputError(source, f"weights do not match the architecture: {details}")
-    module.load_state_dict(state_dict)
+    if any(not (v.is_floating_point() or v.dtype == expected[k].dtype) for k, v in state_dict.items()):
+        raise InputError(source, "weights of a non-floating type where the architecture has floating ones")
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()},
+                           assign=True)
+    left = [name for name, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+    if left:
+        raise RuntimeError(f"{cls.__name__} creates tensors outside its state dict on the default device: {left[:3]}")
     return module
 
 

@@ -8,7 +8,7 @@ mathematically identical to the per-sample grouped convolution and faster on CPU
 """
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,7 @@ from torch import nn
 NoiseMode = Literal["const", "random", "none"]
 LRELU_GAIN = math.sqrt(2.0)
 RESAMPLE_TAPS = (1.0, 3.0, 3.0, 1.0)
+MAX_WIDTH = 4096  # z, w, hidden and channel widths above this are refused (FFHQ generators use 512)
 
 
 def power_of_two_resolution(value: int) -> int:
@@ -32,13 +33,14 @@ class GeneratorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    z_dim: int = Field(512, ge=1)
-    w_dim: int = Field(512, ge=1)
+    z_dim: int = Field(512, ge=1, le=MAX_WIDTH)
+    w_dim: int = Field(512, ge=1, le=MAX_WIDTH)
     resolution: int = Field(256, description="output side in pixels, a power of two in 8..1024")
-    img_channels: int = Field(3, ge=1)
-    channels: dict[int, int] = Field(description="feature channels per block resolution 4..resolution")
-    mapping_layers: int = Field(8, ge=1)
-    mapping_hidden: int | None = Field(None, ge=1, description="hidden width; None means w_dim")
+    img_channels: int = Field(3, ge=1, le=4)
+    channels: dict[int, Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
+        description="feature channels per block resolution 4..resolution")
+    mapping_layers: int = Field(8, ge=1, le=32)
+    mapping_hidden: int | None = Field(None, ge=1, le=MAX_WIDTH, description="hidden width; None means w_dim")
     mapping_lr_multiplier: float = Field(0.01, gt=0)
     w_avg_beta: float = Field(0.995, ge=0, le=1)
     conv_clamp: float | None = Field(None, gt=0)
@@ -72,8 +74,9 @@ class GeneratorConfig(BaseModel):
 
 
 def resample_filter() -> torch.Tensor:
-    """The normalised 4×4 binomial low-pass filter [4, 4] used for 2× upsampling."""
-    taps = torch.tensor(RESAMPLE_TAPS)
+    """The normalised 4×4 binomial low-pass filter [4, 4] used for 2× upsampling (made on the CPU even where a
+    network is built on the `meta` device: it is not part of the state dict)."""
+    taps = torch.tensor(RESAMPLE_TAPS, device="cpu")
     f = torch.outer(taps, taps)
     return f / f.sum()
 

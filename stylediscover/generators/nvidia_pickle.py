@@ -3,22 +3,26 @@
 A snapshot pickles each network through `torch_utils.persistence._reconstruct_persistent_obj(meta)`;
 `meta['state']` is the module's `__dict__` (`_parameters`, `_buffers`, `_modules`, plain attributes)
 and `meta['module_src']` is Python source that NVIDIA's loader would `exec`. The restricted
-unpickler below resolves only the handful of globals a genuine snapshot references, turns each
-persistent object into a plain `PersistentRecord`, and never looks at `module_src`.
+unpickler (stylediscover.generators.safe_pickle) resolves only the handful of globals a genuine snapshot
+references, turns each persistent object into a plain `PersistentRecord`, and never looks at `module_src`.
 """
 
-import io
 import pickle
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import numpy as np
 import torch
-from numpy._core.multiarray import scalar as numpy_scalar
+from pydantic import ValidationError
 
-from stylediscover.errors import InputError
+from stylediscover.errors import InputError, from_validation_error
 from stylediscover.generators.network import Generator, GeneratorConfig, resample_filter
+from stylediscover.generators.safe_pickle import (
+    NUMPY_GLOBALS,
+    TENSOR_GLOBALS,
+    load_pickle,
+    nested_legacy_loader,
+    refusing,
+)
 from stylediscover.weights import build_module
 
 
@@ -39,8 +43,10 @@ class PersistentRecord:
         out = {}
         for group in ("_parameters", "_buffers"):
             for name, value in (self.state.get(group) or {}).items():
+                if value is not None and not isinstance(value, torch.Tensor):
+                    raise TypeError(f"{prefix}{name} is a {type(value).__name__}, not a tensor")
                 if value is not None:
-                    out[prefix + name] = torch.as_tensor(value).detach()
+                    out[prefix + name] = value.detach()
         for name, module in (self.state.get("_modules") or {}).items():
             if isinstance(module, PersistentRecord):
                 out.update(module.tensors(f"{prefix}{name}."))
@@ -51,63 +57,28 @@ class EasyDict(dict):
     """Stand-in for `dnnlib.util.EasyDict` (a dict with attribute access)."""
 
 
-def _load_storage(data: bytes) -> Any:
-    """`torch.storage._load_from_bytes`: a nested torch.save stream, read with weights_only."""
-    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-
-
-def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, state: Any = None) -> torch.Tensor:
-    return data
-
-
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): OrderedDict,
+    **TENSOR_GLOBALS,
+    **NUMPY_GLOBALS,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _load_storage,
-    ("numpy.core.multiarray", "scalar"): numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): numpy_scalar,
-    ("numpy", "dtype"): np.dtype,
+    ("torch.storage", "_load_from_bytes"): nested_legacy_loader(TENSOR_GLOBALS),
 }
 
 
-class SnapshotUnpickler(pickle.Unpickler):
-    """Resolves only the globals of a genuine snapshot; anything else is refused before it is touched."""
-
-    def __init__(self, file: BinaryIO, source: str):
-        super().__init__(file)
-        self.source = source
-
-    def find_class(self, module: str, name: str) -> Any:
-        target = _ALLOWED_GLOBALS.get((module, name))
-        if target is not None:
-            return target
-        if module.startswith("dnnlib.tflib"):
-            raise InputError(self.source, "this is a TensorFlow StyleGAN pickle; convert it to a "
-                             "stylegan2-ada-pytorch snapshot with NVIDIA's legacy.py first")
-        raise InputError(self.source, f"refusing to load: the pickle references the global "
-                         f"'{module}.{name}', which is not part of a stylegan2-ada-pytorch snapshot "
-                         "(nothing from the file was executed)")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise InputError(self.source, "refusing to load: unexpected persistent id in the pickle")
+def _hint(module: str) -> str | None:
+    if module.startswith("dnnlib.tflib"):
+        return ("this is a TensorFlow StyleGAN pickle; convert it to a stylegan2-ada-pytorch snapshot with "
+                "NVIDIA's legacy.py first")
+    return None
 
 
 def read_snapshot(path: Path) -> dict:
-    """The snapshot's top-level dict, with networks as `PersistentRecord`s."""
-    try:
-        with open(path, "rb") as f:
-            data = SnapshotUnpickler(f, str(path)).load()
-    except InputError:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,
-            IndexError, RuntimeError) as exc:
-        raise InputError(path, f"corrupt or truncated pickle ({type(exc).__name__}: {exc})") from None
+    """The snapshot's top-level dict, with networks as `PersistentRecord`s (see safe_pickle for the checks)."""
+    with open(path, "rb") as f:
+        data = refusing(str(path), lambda: load_pickle(f, path.stat().st_size, _ALLOWED_GLOBALS, _hint))
     if not isinstance(data, dict):
         raise InputError(path, f"expected a snapshot dict with key 'G_ema', found {type(data).__name__}")
     return data
@@ -152,11 +123,17 @@ def load_nvidia_pickle(path: Path) -> Generator:
         raise InputError(path, f"expected class 'Generator', found {g.class_name!r}", "G_ema")
     try:
         config = _config_from_record(g, path)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except ValidationError as exc:
+        raise from_validation_error(path, exc, "G_ema") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InputError(path, f"snapshot layout not recognised ({type(exc).__name__}: {exc})", "G_ema") from None
-    tensors = g.tensors()
+    try:
+        tensors = g.tensors()
+    except (TypeError, AttributeError, RecursionError) as exc:
+        raise InputError(path, f"snapshot layout not recognised ({exc})", "G_ema") from None
     standard = resample_filter()
     for name in [n for n in tensors if n.endswith("resample_filter")]:
-        if not torch.allclose(tensors.pop(name).float(), standard):
+        found = tensors.pop(name)
+        if found.shape != standard.shape or not torch.allclose(found.float(), standard):
             raise InputError(path, "only the [1, 3, 3, 1] resample filter is supported", f"G_ema.{name}")
     return build_module(Generator, config, {k: v.float() for k, v in tensors.items()}, path)

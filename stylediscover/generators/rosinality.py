@@ -15,14 +15,19 @@ The mapping's learning-rate multiplier is not stored in the file; rosinality's d
 """
 
 import argparse
+import io
 import math
 import re
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
+from pydantic import ValidationError
 
-from stylediscover.errors import InputError
+from stylediscover.errors import InputError, from_validation_error
 from stylediscover.generators.network import Generator, GeneratorConfig
+from stylediscover.generators.safe_pickle import EXPANSION_SLACK, TENSOR_GLOBALS, read_legacy, refusing, scan
 from stylediscover.weights import build_module
 
 ROSINALITY_LR_MLP = 0.01
@@ -74,24 +79,76 @@ def convert_state_dict(src: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, d
     return config, dst
 
 
+class _Namespace:
+    """Stand-in for the `argparse.Namespace` of training checkpoints (legacy format)."""
+
+
+_LEGACY_GLOBALS = {**TENSOR_GLOBALS, ("argparse", "Namespace"): _Namespace}
+
+
+def _read_zip(path: Path) -> dict:
+    """A zip-format torch file, checked before torch.load(weights_only=True) reads it: records stored whole
+    (no compression, so no expansion), their sizes within the file, and data.pkl passing the opcode scan."""
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        if any(e.compress_type != zipfile.ZIP_STORED or e.file_size != e.compress_size for e in entries) or \
+                sum(e.file_size for e in entries) > path.stat().st_size:
+            raise InputError(path, "torch zip records are compressed or larger than the file")
+        pickles = [e for e in entries if e.filename.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise InputError(path, "not a torch zip checkpoint (no single data.pkl)")
+        with archive.open(pickles[0]) as f:
+            buffer = io.BytesIO(f.read())
+    refusing(str(path), lambda: scan(buffer, len(buffer.getvalue()), lambda module, name: None))
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _read_checkpoint(path: Path) -> Any:
+    if zipfile.is_zipfile(path):
+        try:
+            return _read_zip(path)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (torch raises many types for corrupt or unsafe files)
+            raise InputError(path, f"cannot read as a torch checkpoint with weights_only=True "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    with open(path, "rb") as f:
+        return refusing(str(path), lambda: read_legacy(f, path.stat().st_size, _LEGACY_GLOBALS))
+
+
+def _tensor(value: Any, path: Path, field: str) -> torch.Tensor:
+    """A float32 tensor that does not expand its storage (stride 0 or overlap) beyond a small slack."""
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise InputError(path, f"expected a floating-point tensor, found {type(value).__name__}", field)
+    if value.numel() > value.untyped_storage().nbytes() // value.element_size() + EXPANSION_SLACK:
+        raise InputError(path, f"a tensor of {value.numel()} elements expands its storage", field)
+    return value.float()
+
+
 def load_rosinality(path: Path) -> Generator:
-    """The `g_ema` of a rosinality checkpoint; without `latent_avg`, w_avg is estimated from 10k samples."""
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise InputError(path, f"cannot read as a torch checkpoint with weights_only=True ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    """The `g_ema` of a rosinality checkpoint (zip or legacy torch format); without `latent_avg`, w_avg is
+    estimated from 10k samples."""
+    ckpt = _read_checkpoint(path)
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
-        keys = sorted(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
+        keys = sorted(map(str, ckpt))[:10] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise InputError(path, f"expected a rosinality checkpoint dict with 'g_ema', found {keys}", "g_ema")
-    src = {k: v.float() for k, v in ckpt["g_ema"].items()}
+    if not isinstance(ckpt["g_ema"], dict):
+        raise InputError(path, f"expected a state dict, found {type(ckpt['g_ema']).__name__}", "g_ema")
+    src = {str(k): _tensor(v, path, f"g_ema.{k}") for k, v in ckpt["g_ema"].items()}
     try:
         config, state = convert_state_dict(src)
-    except (KeyError, IndexError) as exc:
-        raise InputError(path, f"rosinality generator layout not recognised (missing {exc})", "g_ema") from None
+    except ValidationError as exc:
+        raise from_validation_error(path, exc, "g_ema") from None
+    except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as exc:
+        raise InputError(path, f"rosinality generator layout not recognised ({type(exc).__name__}: {exc})",
+                         "g_ema") from None
     latent_avg = ckpt.get("latent_avg")
-    state["mapping.w_avg"] = torch.zeros(config.w_dim) if latent_avg is None else latent_avg.float().flatten()
+    if latent_avg is not None:
+        latent_avg = _tensor(latent_avg, path, "latent_avg").flatten()
+        if latent_avg.numel() != config.w_dim:
+            raise InputError(path, f"has {latent_avg.numel()} values, expected w_dim = {config.w_dim}", "latent_avg")
+    state["mapping.w_avg"] = torch.zeros(config.w_dim) if latent_avg is None else latent_avg
     generator = build_module(Generator, config, state, path)
     if latent_avg is None:
         with torch.no_grad():
