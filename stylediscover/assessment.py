@@ -23,7 +23,8 @@ def assess(directions_path: Path, generator_source: str | None = None, predictor
     Generator and predictor default to the manifest's; device to the GPU when there is one."""
     device = device or default_device()
     manifest_cfg = load_directions(directions_path).manifest["config"]
-    generator = load_generator(generator_source or manifest_cfg["generator"]).to(device)
+    generator = load_generator(generator_source or manifest_cfg["generator"], manifest_cfg.get("class_index"),
+                               "config.class_index").to(device)
     directions = load_directions(directions_path, generator).to(device)
     predictor = load_predictor(resolve_builtin(predictor_source or manifest_cfg["predictor"], "predictor")).to(device)
     cfg = load_options(MetricsConfig, manifest_cfg["eval"]["metrics"] | {

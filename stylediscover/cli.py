@@ -87,7 +87,7 @@ def generators_convert(source: str, out: Path) -> None:
     """
     from stylediscover.generators import load_generator, save_native
 
-    generator = load_generator(source)
+    generator = load_generator(source, require_class=False)
     save_native(generator, out, source=str(source))
     c = generator.config
     click.echo(f"wrote {out}: {c.resolution}px, num_ws={c.num_ws}, w_dim={c.w_dim}")
@@ -99,10 +99,11 @@ def generators_convert(source: str, out: Path) -> None:
 @click.option("--psi", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation ψ.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @click.option("--cols", type=int, default=None, help="Grid columns (default: square).")
+@click.option("--class", "class_index", type=int, default=None, help="Class of a conditional generator.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output PNG.")
 @_friendly_errors
 def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode: str, cols: int | None,
-                      out: Path) -> None:
+                      class_index: int | None, out: Path) -> None:
     """Writes a PNG grid of images for the given seeds (z ~ N(0, I) seeded per image).
 
     \b
@@ -112,13 +113,14 @@ def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode
     from stylediscover.generators import load_generator
     from stylediscover.imaging import grid, save_png
 
-    generator = load_generator(source)
+    generator = load_generator(source, class_index)
     seed_list = _parse_seeds(seeds)
     z = torch.stack([torch.randn(generator.z_dim, generator=torch.Generator().manual_seed(s)) for s in seed_list])
     with torch.no_grad():
         images = generator(z, truncation_psi, noise_mode)
     save_png(grid(images, cols), out)
-    options = dict(generator=str(source), seeds=seed_list, psi=truncation_psi, noise_mode=noise_mode)
+    options = dict(generator=str(source), seeds=seed_list, psi=truncation_psi, noise_mode=noise_mode,
+                   class_index=class_index)
     out.with_suffix(".json").write_text(json.dumps(options, indent=2) + "\n")
     click.echo(f"wrote {out} ({len(seed_list)} images, {generator.resolution}px)")
 
@@ -276,7 +278,8 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     from stylediscover.plots import traversal_grid
 
     manifest = load_directions(directions_path).manifest
-    generator = load_generator(generator_source or manifest["config"]["generator"])
+    generator = load_generator(generator_source or manifest["config"]["generator"],
+                               manifest["config"].get("class_index"))
     directions = load_directions(directions_path, generator)
     traversal_grid(generator, directions.all_deltas, scale or manifest["scale"], strengths, seed, out)
     click.echo(f"wrote {out}")
@@ -352,10 +355,13 @@ def sweep_run(spec_path: Path, address: str | None, overrides: tuple[str, ...]) 
       ray job submit --address http://head:8265 --working-dir . -- \\
           stylediscover sweep run sweeps/ffhq512.yaml --address auto
     """
-    from stylediscover.sweep.runner import run_sweep
+    from stylediscover.sweep.preflight import preflight
     from stylediscover.sweep.spec import load_spec
 
     spec = load_spec(spec_path, parse_overrides(overrides, str(spec_path)))
+    preflight(spec, spec_path, address)
+    from stylediscover.sweep.runner import run_sweep  # imports Ray: only once the checks have passed
+
     _print_summary(run_sweep(spec, address), spec.tracking_uri)
 
 
@@ -371,9 +377,12 @@ def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
     Example:
       stylediscover sweep resume quickstart
     """
+    from stylediscover.sweep.preflight import preflight
     from stylediscover.sweep.runner import load_saved_spec, resume_sweep
 
-    _print_summary(resume_sweep(name, storage_path, address), load_saved_spec(name, storage_path).tracking_uri)
+    spec = load_saved_spec(name, storage_path)
+    preflight(spec, spec.storage / "spec.json", address)
+    _print_summary(resume_sweep(name, storage_path, address), spec.tracking_uri)
 
 
 @sweep.command("status")
@@ -460,10 +469,11 @@ def sweep_export(name: str, storage_path: str, out: Path) -> None:
                    "discriminator, torchvision's ImageNet weights otherwise).")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--class", "class_index", type=int, default=None, help="Class of a conditional generator.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="latent .npz")
 @_friendly_errors
 def project(image: Path, source: str, feature_name: str, features_weights: str, steps: int, seed: int,
-            out: Path) -> None:
+            class_index: int | None, out: Path) -> None:
     """Projects IMAGE into W+; writes the latent (.npz) and a side-by-side PNG (target | reconstruction).
 
     \b
@@ -477,7 +487,7 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
     from stylediscover.generators import load_generator
     from stylediscover.imaging import grid, save_png
 
-    generator = load_generator(source)
+    generator = load_generator(source, class_index)
     target = load_image(image, generator.resolution)
     features = load_features(FeatureConfig(name=feature_name, weights=features_weights), "--features")
     result = run_projection(generator, features, target, ProjectionConfig(steps=steps, seed=seed))
@@ -495,10 +505,12 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
 @click.option("--strengths", default="-2,-1,0,1,2", show_default=True, help="Multiples of the manifest's scale.")
 @click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Projection steps for an image input.")
+@click.option("--class", "class_index", type=int, default=None,
+              help="Class of a conditional generator (default: the trial's).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Edit strip PNG.")
 @_friendly_errors
 def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], strengths: str,
-         generator_source: str | None, steps: int, out: Path) -> None:
+         generator_source: str | None, steps: int, class_index: int | None, out: Path) -> None:
     """Applies exported directions to a projected latent (.npz) or an image (projected first) → edit strip.
 
     \b
@@ -514,7 +526,8 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
     from stylediscover.imaging import grid, save_png
 
     manifest = load_directions(directions_path).manifest
-    generator = load_generator(generator_source or manifest["config"]["generator"])
+    generator = load_generator(generator_source or manifest["config"]["generator"],
+                               manifest["config"].get("class_index") if class_index is None else class_index)
     directions = load_directions(directions_path, generator)
     if source_path.suffix == ".npz":
         ws, noise = load_latent(source_path, generator)

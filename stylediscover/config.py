@@ -33,6 +33,8 @@ class TrainConfig(BaseModel):
     predictor: str = "builtin:shapes"
     features: FeatureConfig = FeatureConfig()
     navigator: NavigatorConfig = NavigatorConfig(num_directions=10, pca_dim=64)
+    class_index: int | None = Field(None, ge=0, description="the class a conditional generator is trained and "
+                                    "evaluated on (required for conditional generators, which have c_dim classes)")
     fixed_directions: Literal["ganspace", "sefa"] | None = Field(
         None, description="source of u_k when navigator.direction is 'fixed'")
     loss: LossConfig = LossConfig()

@@ -81,6 +81,7 @@ def noise_regularisation(maps: list[torch.Tensor]) -> torch.Tensor:
 def project(generator: Generator, features, target: torch.Tensor, cfg: ProjectionConfig,
             progress: bool = True) -> dict:
     """Projects target [1, 3, R, R] → {'ws' [1, L, d], 'noise' [maps], 'pixel_mse', 'perceptual', 'image'}.
+    Starts at w_avg, or for a conditional generator at the mean w of its chosen class.
 
     The generator's noise buffers are restored afterwards.
     """
@@ -89,10 +90,11 @@ def project(generator: Generator, features, target: torch.Tensor, cfg: Projectio
     saved = [layer.noise_const.clone() for layer in layers]
     maps = [torch.randn(layer.noise_const.shape, generator=gen).requires_grad_(True) for layer in layers]
     with torch.no_grad():
-        w_std = (generator.mapping(torch.randn(10_000, generator.z_dim, generator=gen))[:, 0]
-                 - generator.mapping.w_avg).square().sum(dim=1).mean().sqrt()
+        w_samples = generator.mapping(torch.randn(10_000, generator.z_dim, generator=gen))[:, 0]
+        w_start = w_samples.mean(dim=0) if generator.config.c_dim else generator.mapping.w_avg
+        w_std = (w_samples - w_start).square().sum(dim=1).mean().sqrt()
         target_feats = features(target)
-    ws = generator.mapping.w_avg.view(1, 1, -1).repeat(1, generator.num_ws, 1).requires_grad_(True)
+    ws = w_start.view(1, 1, -1).repeat(1, generator.num_ws, 1).requires_grad_(True)
     opt = torch.optim.Adam([ws, *maps], lr=cfg.lr, betas=(0.9, 0.999))
     bar = tqdm(range(cfg.steps), desc="projection", unit="step", disable=not progress)
     try:

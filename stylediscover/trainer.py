@@ -51,7 +51,7 @@ class Trial:
         self.precision = precision.resolve(cfg.precision, device)
         precision.configure(self.precision, device, cfg.deterministic)
         path = generator_path(cfg.generator)
-        self.generator: Generator = load_generator(path).to(device)
+        self.generator: Generator = load_generator(path, cfg.class_index, "class_index").to(device)
         self.generator_info = {"source": cfg.generator, "sha256": sha256_of(path), "num_ws": self.generator.num_ws,
                                "w_dim": self.generator.w_dim, "resolution": self.generator.resolution}
         self.predictor: AttributePredictor = load_predictor(resolve_builtin(cfg.predictor, "predictor")).to(device)

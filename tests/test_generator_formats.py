@@ -13,6 +13,7 @@ from stylediscover.generators import CheckpointFormat, detect_format, load_gener
 SOURCES = {
     "nvidia_ffhq_like": ("nvidia_ffhq_like.pkl", CheckpointFormat.NVIDIA_PKL),
     "nvidia_clamped": ("nvidia_clamped.pkl", CheckpointFormat.NVIDIA_PKL),
+    "nvidia_conditional": ("nvidia_conditional.pkl", CheckpointFormat.NVIDIA_PKL),
     "rosinality": ("rosinality.pt", CheckpointFormat.ROSINALITY_PT),
 }
 TOLERANCE = 1e-4
@@ -38,9 +39,10 @@ def test_upstream_code_is_not_importable_here():
 def test_source_format_matches_its_implementation(layout_dir, name):
     filename, fmt = SOURCES[name]
     assert detect_format(layout_dir / filename) == fmt
-    generator = load_generator(layout_dir / filename)
+    ref = torch.load(layout_dir / f"{name}.ref.pt")
+    generator = load_generator(layout_dir / filename, ref.get("class_index"))
     assert (generator.num_ws, generator.w_dim, generator.resolution) == (8, 32, 32)
-    assert_matches_reference(generator, torch.load(layout_dir / f"{name}.ref.pt"))
+    assert_matches_reference(generator, ref)
 
 
 @pytest.mark.parametrize("name", SOURCES)
@@ -50,7 +52,8 @@ def test_native_conversion_matches_source_implementation(layout_dir, tmp_path, n
     result = CliRunner().invoke(main, ["generators", "convert", str(layout_dir / filename), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert detect_format(out) == CheckpointFormat.NATIVE
-    assert_matches_reference(load_generator(out), torch.load(layout_dir / f"{name}.ref.pt"))
+    ref = torch.load(layout_dir / f"{name}.ref.pt")
+    assert_matches_reference(load_generator(out, ref.get("class_index")), ref)
 
 
 def test_clamping_is_active_in_clamped_fixture(layout_dir):
@@ -82,3 +85,20 @@ def test_cli_sample_writes_grid_and_options(layout_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (2 * 32 + 2, 2 * 32 + 2)
     assert '"seeds": [\n    0,\n    1,\n    2,\n    9\n  ]' in out.with_suffix(".json").read_text()
+
+
+def test_conditional_generator_needs_and_uses_its_class(layout_dir, tmp_path):
+    generator = load_generator(layout_dir / "nvidia_conditional.pkl", require_class=False)
+    z = torch.randn(2, generator.z_dim)
+    with pytest.raises(ValueError, match="conditional on 5 classes"):
+        generator.mapping(z)
+    with pytest.raises(ValueError, match="not among"):
+        generator.set_class(5)
+    a, b = generator.set_class(1).mapping(z), generator.set_class(2).mapping(z)
+    assert relative_error(a, b) > 1e-3
+    out = tmp_path / "grid.png"
+    args = ["generators", "sample", "--generator", str(layout_dir / "nvidia_conditional.pkl"), "--seeds", "0-1"]
+    missing = CliRunner().invoke(main, args + ["--out", str(out)])
+    assert missing.exit_code == 2 and "--class" in missing.output and not out.exists()
+    assert CliRunner().invoke(main, args + ["--class", "3", "--out", str(out)]).exit_code == 0
+    assert out.exists()

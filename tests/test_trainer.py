@@ -4,9 +4,13 @@ import json
 
 import pytest
 import torch
+from click.testing import CliRunner
 from conftest import tiny_config as config
 
+from stylediscover.assessment import assess
+from stylediscover.cli import main
 from stylediscover.directions import load_directions
+from stylediscover.errors import InputError
 from stylediscover.generators import load_generator
 from stylediscover.metrics import objective
 from stylediscover.trainer import keep_best, train
@@ -182,3 +186,19 @@ def test_run_dir_refuses_another_trial_and_reports_finished_runs(tiny_world, tmp
         train(config(tiny_world, lr=0.01), tmp_path)
     with pytest.raises(InputError, match="pca_dim 32 exceeds the generator's w_dim 16"):
         train(config(tiny_world, navigator={"num_directions": 3, "direction": "pca", "pca_dim": 32}), tmp_path / "b")
+
+
+def test_conditional_generator_trains_and_evaluates_on_its_class(layout_dir, tiny_world, tmp_path):
+    native = tmp_path / "conditional.safetensors"
+    result = CliRunner().invoke(main, ["generators", "convert", str(layout_dir / "nvidia_conditional.pkl"),
+                                       "--out", str(native)])
+    assert result.exit_code == 0, result.output
+    changes = dict(generator=str(native), features={"name": "discriminator", "input_resolution": 16,
+                                                    "weights": str(tiny_world / "d.safetensors")})
+    with pytest.raises(InputError, match="class_index: the generator is conditional on 5 classes"):
+        train(config(tiny_world, **changes), tmp_path / "no-class")
+    train(config(tiny_world, class_index=2, **changes), tmp_path / "run")
+    manifest = load_directions(tmp_path / "run" / "directions.safetensors").manifest
+    assert manifest["config"]["class_index"] == 2
+    assessed = assess(tmp_path / "run" / "directions.safetensors", samples=4)
+    assert assessed["n_discovered"] >= 1

@@ -48,6 +48,16 @@ LOADERS = {
 }
 
 
+MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OverflowError, MemoryError,
+             RecursionError, EOFError, struct.error)
+
+
 def load_checkpoint(path: Path) -> Generator:
-    """Any supported checkpoint file → Generator in eval mode, float32, on the CPU."""
-    return LOADERS[detect_format(path)](Path(path))
+    """Any supported checkpoint file → Generator in eval mode, float32, on the CPU. A malformed file that no
+    specific check names still ends in one InputError, never a traceback."""
+    fmt = detect_format(path)
+    try:
+        return LOADERS[fmt](Path(path))
+    except MALFORMED as exc:
+        raise InputError(path, f"malformed {fmt.value} checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None

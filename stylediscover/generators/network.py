@@ -19,6 +19,7 @@ NoiseMode = Literal["const", "random", "none"]
 LRELU_GAIN = math.sqrt(2.0)
 RESAMPLE_TAPS = (1.0, 3.0, 3.0, 1.0)
 MAX_WIDTH = 4096  # z, w, hidden and channel widths above this are refused (FFHQ generators use 512)
+MAX_CLASSES = 100_000
 
 
 def power_of_two_resolution(value: int) -> int:
@@ -39,6 +40,8 @@ class GeneratorConfig(BaseModel):
     img_channels: int = Field(3, ge=1, le=4)
     channels: dict[int, Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
         description="feature channels per block resolution 4..resolution")
+    c_dim: int = Field(0, ge=0, le=MAX_CLASSES, description="class-label size of a conditional generator (0: none)")
+    embed_features: int | None = Field(None, ge=1, le=MAX_WIDTH, description="label embedding width; None: w_dim")
     mapping_layers: int = Field(8, ge=1, le=32)
     mapping_hidden: int | None = Field(None, ge=1, le=MAX_WIDTH, description="hidden width; None means w_dim")
     mapping_lr_multiplier: float = Field(0.01, gt=0)
@@ -119,22 +122,41 @@ class FullyConnected(nn.Module):
         return lrelu(x) if self.activation else x
 
 
+def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+
+
 class MappingNetwork(nn.Module):
-    """z [B, z_dim] → ws [B, num_ws, w_dim], with a tracked average w for truncation."""
+    """z [B, z_dim] (and one-hot class labels c [B, c_dim] when conditional) → ws [B, num_ws, w_dim], with a tracked
+    average w for truncation. A conditional network embeds c (NVIDIA's `embed` layer) and concatenates it, 2nd-moment
+    normalised, to z; `class_index` is the class used when no c is given."""
 
     def __init__(self, z_dim: int, w_dim: int, num_ws: int, num_layers: int, hidden: int,
-                 lr_multiplier: float, w_avg_beta: float):
+                 lr_multiplier: float, w_avg_beta: float, c_dim: int = 0, embed_features: int | None = None):
         super().__init__()
-        self.num_ws, self.num_layers, self.w_avg_beta = num_ws, num_layers, w_avg_beta
-        features = [z_dim] + [hidden] * (num_layers - 1) + [w_dim]
+        self.num_ws, self.num_layers, self.w_avg_beta, self.c_dim = num_ws, num_layers, w_avg_beta, c_dim
+        self.class_index: int | None = None
+        embed = (embed_features or w_dim) if c_dim else 0
+        if c_dim:
+            self.embed = FullyConnected(c_dim, embed)
+        features = [z_dim + embed] + [hidden] * (num_layers - 1) + [w_dim]
         for i in range(num_layers):
             layer = FullyConnected(features[i], features[i + 1], lr_multiplier, activation=True)
             setattr(self, f"fc{i}", layer)
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
-        x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+    def labels(self, n: int, device: torch.device) -> torch.Tensor:
+        """One-hot labels [n, c_dim] of `class_index`."""
+        if self.class_index is None:
+            raise ValueError(f"this generator is conditional on {self.c_dim} classes: choose one")
+        return F.one_hot(torch.full((n,), self.class_index, device=device), self.c_dim).float()
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                update_w_avg: bool = False, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = normalize_2nd_moment(z)
+        if self.c_dim:
+            c = self.labels(len(z), z.device) if c is None else c
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(z.dtype)))], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         if update_w_avg:
@@ -265,7 +287,8 @@ class Generator(nn.Module):
         self.config = config
         hidden = config.mapping_hidden or config.w_dim
         self.mapping = MappingNetwork(config.z_dim, config.w_dim, config.num_ws, config.mapping_layers,
-                                      hidden, config.mapping_lr_multiplier, config.w_avg_beta)
+                                      hidden, config.mapping_lr_multiplier, config.w_avg_beta, config.c_dim,
+                                      config.embed_features)
         self.synthesis = SynthesisNetwork(config)
 
     @property
@@ -287,6 +310,14 @@ class Generator(nn.Module):
     @property
     def resolution(self) -> int:
         return self.config.resolution
+
+    def set_class(self, index: int | None) -> "Generator":
+        """The class that mapping uses when given no labels (conditional generators only; None clears it)."""
+        if index is not None and not 0 <= index < self.config.c_dim:
+            raise ValueError(f"class {index} is not among the generator's {self.config.c_dim} classes"
+                             if self.config.c_dim else "the generator is not conditional")
+        self.mapping.class_index = index
+        return self
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: NoiseMode = "const") -> torch.Tensor:
         """z [B, z_dim] → images [B, img_channels, H, W]."""

@@ -87,8 +87,7 @@ def read_snapshot(path: Path) -> dict:
 def _config_from_record(g: PersistentRecord, path: Path) -> GeneratorConfig:
     """Architecture read from the recorded attributes and weight shapes of `G_ema`."""
     state, mapping, synthesis = g.state, g.child("mapping"), g.child("synthesis")
-    if state.get("c_dim", 0):
-        raise InputError(path, f"conditional generators are not supported (c_dim={state['c_dim']})", "G_ema.c_dim")
+    c_dim = int(state.get("c_dim") or 0)
     blocks = {int(n[1:]): b for n, b in synthesis.state["_modules"].items() if n.startswith("b")}
     for res, block in blocks.items():
         if block.state.get("architecture", "skip") != "skip":
@@ -104,6 +103,8 @@ def _config_from_record(g: PersistentRecord, path: Path) -> GeneratorConfig:
         img_channels=int(state["img_channels"]),
         channels={res: int(block.child("conv1").state["_parameters"]["weight"].shape[0])
                   for res, block in blocks.items()},
+        c_dim=c_dim,
+        embed_features=int(mapping.child("embed").state["_parameters"]["weight"].shape[0]) if c_dim else None,
         mapping_layers=int(mapping.state["num_layers"]),
         mapping_hidden=int(fc0.state["_parameters"]["weight"].shape[0]),
         mapping_lr_multiplier=float(fc0.state["bias_gain"]),
@@ -122,15 +123,15 @@ def load_nvidia_pickle(path: Path) -> Generator:
     if g.class_name != "Generator":
         raise InputError(path, f"expected class 'Generator', found {g.class_name!r}", "G_ema")
     try:
+        tensors = g.tensors()
+    except (TypeError, AttributeError, RecursionError) as exc:
+        raise InputError(path, f"snapshot layout not recognised ({exc})", "G_ema") from None
+    try:
         config = _config_from_record(g, path)
     except ValidationError as exc:
         raise from_validation_error(path, exc, "G_ema") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InputError(path, f"snapshot layout not recognised ({type(exc).__name__}: {exc})", "G_ema") from None
-    try:
-        tensors = g.tensors()
-    except (TypeError, AttributeError, RecursionError) as exc:
-        raise InputError(path, f"snapshot layout not recognised ({exc})", "G_ema") from None
     standard = resample_filter()
     for name in [n for n in tensors if n.endswith("resample_filter")]:
         found = tensors.pop(name)

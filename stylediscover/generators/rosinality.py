@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from stylediscover.errors import InputError, from_validation_error
 from stylediscover.generators.network import Generator, GeneratorConfig
-from stylediscover.generators.safe_pickle import EXPANSION_SLACK, TENSOR_GLOBALS, read_legacy, refusing, scan
+from stylediscover.generators.safe_pickle import TENSOR_GLOBALS, read_legacy, refusing, scan
 from stylediscover.weights import build_module
 
 ROSINALITY_LR_MLP = 0.01
@@ -57,6 +57,8 @@ def convert_state_dict(src: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, d
     n_mlp = len({m.group(1) for k in src if (m := re.fullmatch(r"style\.(\d+)\.weight", k))})
     n_rgbs = len({m.group(1) for k in src if (m := re.fullmatch(r"to_rgbs\.(\d+)\.conv\.weight", k))})
     resolution = 2 ** (n_rgbs + 2)
+    if resolution > 1024:
+        raise ValueError(f"{n_rgbs} to_rgbs layers mean resolution {resolution}, above 1024")
     style_dim = src["style.1.weight"].shape[1]
     noise = [src.get(f"noises.noise_{i}") for i in range(2 * n_rgbs + 1)]
     dst: dict[str, torch.Tensor] = {}
@@ -118,10 +120,10 @@ def _read_checkpoint(path: Path) -> Any:
 
 
 def _tensor(value: Any, path: Path, field: str) -> torch.Tensor:
-    """A float32 tensor that does not expand its storage (stride 0 or overlap) beyond a small slack."""
+    """A float32 tensor with no more elements than its storage holds (no stride-0 or overlapping expansion)."""
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         raise InputError(path, f"expected a floating-point tensor, found {type(value).__name__}", field)
-    if value.numel() > value.untyped_storage().nbytes() // value.element_size() + EXPANSION_SLACK:
+    if value.numel() > value.untyped_storage().nbytes() // value.element_size():
         raise InputError(path, f"a tensor of {value.numel()} elements expands its storage", field)
     return value.float()
 

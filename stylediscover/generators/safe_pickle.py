@@ -5,7 +5,7 @@ Three defences, each before anything is built from the file:
             MAX_DEPTH deep, and no declared length beyond the bytes left in the file
   globals   the unpickler resolves only the globals its caller allows; numpy dtypes only of PLAIN_DTYPES (no
             fields, flags or sub-arrays), scalars only of those with exactly their byte size; a tensor only as a
-            view inside its storage that does not expand it by more than EXPANSION_SLACK elements
+            view inside its storage with no more elements than the storage holds (no stride-0 expansion)
   storages  legacy torch streams (`torch.save(..., _use_new_zipfile_serialization=False)`, also how storages
             are nested in NVIDIA snapshots) are read here: a storage is allocated only once its declared
             size fits in the bytes that follow, and filled from them
@@ -28,7 +28,6 @@ from stylediscover.errors import InputError
 
 MAX_OPCODES = 2_000_000
 MAX_DEPTH = 100
-EXPANSION_SLACK = 1024
 MAX_DIMS = 8
 PLAIN_DTYPES = {"b1", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f2", "f4", "f8"}
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -162,8 +161,8 @@ def _ints(value: Any, what: str) -> tuple[int, ...]:
 
 def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
                    hooks: Any = None, metadata: Any = None) -> torch.Tensor:
-    """`torch._utils._rebuild_tensor_v2`, checked: a tensor must be a view inside its storage that does not
-    expand it (stride 0 or overlapping strides) by more than EXPANSION_SLACK elements."""
+    """`torch._utils._rebuild_tensor_v2`, checked: a tensor must be a view inside its storage with no more
+    elements than the storage holds from its offset (no stride-0 or overlapping expansion)."""
     if not isinstance(storage, torch.TypedStorage):
         raise _Refused(f"a {type(storage).__name__} stands where a tensor's storage belongs")
     if metadata is not None and (not isinstance(metadata, dict) or metadata):
@@ -175,7 +174,7 @@ def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_g
     available = storage.size() - offset
     if numel and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage.size():
         raise _Refused(f"a tensor of size {size} reaches past its storage of {storage.size()} elements")
-    if numel > available + EXPANSION_SLACK:
+    if numel > available:
         raise _Refused(f"a tensor of {numel} elements expands a storage of {available} (stride 0 or overlap)")
     tensor = torch.empty((0,), dtype=storage.dtype)
     return tensor.set_(storage._untyped_storage, offset, size, stride)

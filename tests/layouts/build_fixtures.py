@@ -2,7 +2,8 @@
 
 Usage: PYTHONPATH=tests/layouts python tests/layouts/build_fixtures.py OUT_DIR
 Writes: nvidia_ffhq_like.pkl (protocol 3, fp16 layers, conv_clamp 256), nvidia_clamped.pkl
-(protocol 4, conv_clamp 0.3 so clamping is active), rosinality.pt (converted-weights layout),
+(protocol 4, conv_clamp 0.3 so clamping is active), nvidia_conditional.pkl (c_dim 5, references for class
+CLASS), rosinality.pt (converted-weights layout),
 rosinality_train.pt (training-checkpoint layout: args Namespace, no latent_avg), and for each a
 `<name>.ref.pt` with z [4, z_dim], ws at ψ = 1 and 0.7 and images at ψ = 1 and 0.7 (noise 'const').
 """
@@ -18,6 +19,7 @@ import torch
 from dnnlib import EasyDict
 
 CHANNELS = {4: 64, 8: 64, 16: 32, 32: 16}
+CLASS = 2
 
 
 def perturb(module: torch.nn.Module, seed: int) -> None:
@@ -37,11 +39,12 @@ def reference(mapping, synthesis, z_dim: int, seed: int) -> dict:
         return dict(z=z, ws_psi1=ws1, ws_psi07=ws07, img_psi1=synthesis(ws1), img_psi07=synthesis(ws07))
 
 
-def nvidia(out: Path, name: str, conv_clamp: float, num_fp16_res: int, protocol: int, seed: int) -> None:
+def nvidia(out: Path, name: str, conv_clamp: float, num_fp16_res: int, protocol: int, seed: int,
+           c_dim: int = 0) -> None:
     def make() -> nvidia_networks.Generator:
         torch.manual_seed(seed)
         g = nvidia_networks.Generator(
-            z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3,
+            z_dim=32, c_dim=c_dim, w_dim=32, img_resolution=32, img_channels=3,
             mapping_kwargs=EasyDict(num_layers=4, lr_multiplier=0.01),
             synthesis_kwargs=EasyDict(channel_base=512, channel_max=64, num_fp16_res=num_fp16_res,
                                       conv_clamp=conv_clamp))
@@ -55,8 +58,9 @@ def nvidia(out: Path, name: str, conv_clamp: float, num_fp16_res: int, protocol:
                                                  xflip=True, resolution=32))
     with open(out / f"{name}.pkl", "wb") as f:
         pickle.dump(snapshot, f, protocol=protocol)
-    ref = reference(lambda z, psi: g.mapping(z, None, psi), g.synthesis, 32, seed)
-    torch.save(ref, out / f"{name}.ref.pt")
+    c = torch.nn.functional.one_hot(torch.full((4,), CLASS), c_dim).float() if c_dim else None
+    ref = reference(lambda z, psi: g.mapping(z, c, psi), g.synthesis, 32, seed)
+    torch.save(ref | {"class_index": CLASS if c_dim else None}, out / f"{name}.ref.pt")
 
 
 def rosinality(out: Path, seed: int) -> None:
@@ -77,6 +81,7 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     nvidia(out, "nvidia_ffhq_like", conv_clamp=256, num_fp16_res=4, protocol=3, seed=1)
     nvidia(out, "nvidia_clamped", conv_clamp=0.3, num_fp16_res=0, protocol=4, seed=2)
+    nvidia(out, "nvidia_conditional", conv_clamp=256, num_fp16_res=2, protocol=4, seed=4, c_dim=5)
     rosinality(out, seed=3)
 
 

@@ -97,13 +97,16 @@ class FullyConnectedLayer(torch.nn.Module):
 
 @persistence.persistent_class
 class MappingNetwork(torch.nn.Module):
-    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, layer_features=None, activation="lrelu",
-                 lr_multiplier=0.01, w_avg_beta=0.995):
+    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, embed_features=None, layer_features=None,
+                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
+        embed_features = 0 if c_dim == 0 else (w_dim if embed_features is None else embed_features)
         layer_features = layer_features or w_dim
-        features = [z_dim] + [layer_features] * (num_layers - 1) + [w_dim]
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
         for idx in range(num_layers):
             setattr(self, f"fc{idx}", FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
                                                           lr_multiplier=lr_multiplier))
@@ -111,6 +114,9 @@ class MappingNetwork(torch.nn.Module):
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None):
         x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+        if self.c_dim > 0:
+            y = self.embed(c.to(torch.float32))
+            x = torch.cat([x, y * (y.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()], dim=1)
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
         x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
