@@ -32,12 +32,12 @@ def ganspace_directions(generator: Generator, k: int, samples: int = 100_000, se
 
 @torch.no_grad()
 def sefa_directions(generator: Generator, k: int) -> torch.Tensor:
-    """Top-k eigenvectors of AᵀA, A the stacked style-affine weights of every synthesis conv, [k, d].
-
-    Each layer's affine weight [in_channels, d] is scaled by its equalised-lr gain before stacking. On the CPU.
-    """
-    weights = [m.affine.weight * m.affine.weight_gain for m in generator.synthesis.modules()
-               if isinstance(m, SynthesisLayer)]
-    a = torch.cat(weights).double().cpu()
+    """Top-k eigenvectors of AᵀA, [k, d], as the ContraFeat authors' `get_sefa` computes them: A stacks the
+    style-affine weights [channels, d] of every synthesis convolution and of the last ToRGB, each row (one channel's
+    affine) normalised to unit length. On the CPU."""
+    layers = [m for m in generator.synthesis.modules() if isinstance(m, SynthesisLayer)]
+    last_torgb = getattr(generator.synthesis, f"b{generator.resolution}").torgb
+    a = torch.cat([m.affine.weight for m in layers] + [last_torgb.affine.weight]).double().cpu()
+    a = a / a.norm(dim=1, keepdim=True)
     values, vectors = torch.linalg.eigh(a.t() @ a)
     return unit_rms(vectors[:, values.argsort(descending=True)[:k]].t().float())

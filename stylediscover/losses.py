@@ -14,7 +14,9 @@ Forms:
            prototype cross-entropy over the K directions of logits S(Δ_i, Π_k) / τ
 Prototypes: M ≥ 1 learned images per direction, P = tanh(θ) [3, H, W]; a direction's similarity is
 pooled over its M prototypes by `max` (default: a change matches a direction when it matches any of
-its patterns) or `mean`. Mirroring replaces a prototype by −flip(P) with probability 0.5 per step.
+its patterns) or `mean`. Prototypes start at θ ~ N(0, prototype_init_std²) (the authors': 0.01). Mirroring replaces
+the prototypes by −flip(P) with probability 0.5: one coin per step for all of them (`mirror_coin: step`, the
+authors') or one per prototype.
 Diversity: mean_b Σ_{j≠k} cos(vec D_j, vec D_k)² over the flattened L×d deltas.
 """
 
@@ -38,6 +40,9 @@ class LossConfig(BaseModel):
     prototypes_per_direction: int = Field(1, ge=1, description="M")
     pool: Literal["max", "mean"] = "max"
     mirror_prototypes: bool = True
+    mirror_coin: Literal["step", "prototype"] = Field("step", description="one mirroring coin per step (the "
+                                                      "authors') or per prototype")
+    prototype_init_std: float = Field(0.01, gt=0, description="θ ~ N(0, std²) at the start (the authors': 0.01)")
     diversity_weight: float = Field(0.1, ge=0, description="λ_div")
 
 
@@ -87,15 +92,19 @@ def binary_loss(dq: Features, dp: Features, dn: Features, k: torch.Tensor, k_neg
 class Prototypes(nn.Module):
     """M learned variation-pattern images per direction: P = tanh(θ) [K·M, 3, H, W] in [-1, 1]."""
 
-    def __init__(self, num_directions: int, per_direction: int, resolution: int, channels: int = 3):
+    def __init__(self, num_directions: int, per_direction: int, resolution: int, init_std: float = 0.01,
+                 channels: int = 3):
         super().__init__()
         self.per_direction = per_direction
-        self.theta = nn.Parameter(torch.randn(num_directions * per_direction, channels, resolution, resolution) * 0.5)
+        self.theta = nn.Parameter(torch.randn(num_directions * per_direction, channels, resolution, resolution)
+                                  * init_std)
 
-    def forward(self, mirror: bool = False) -> torch.Tensor:
+    def forward(self, mirror: bool = False, coin: str = "step") -> torch.Tensor:
+        """The prototype images; with `mirror`, each replaced by −flip(P) on heads of one coin per step or per
+        prototype (`coin`), tossed on the CPU so that resumes are bit-identical."""
         images = torch.tanh(self.theta)
         if mirror:
-            flip = (torch.rand(images.shape[0]) < 0.5).to(images.device)  # CPU RNG: resumes bit-identically
+            flip = (torch.rand(1 if coin == "step" else images.shape[0]) < 0.5).to(images.device)
             images = torch.where(flip.view(-1, 1, 1, 1), -images.flip(-1), images)
         return images
 

@@ -5,9 +5,12 @@ x± = G(w ± s·D_k(w)), and the attribute response a_k = |mean(P(x+) − P(x−
   linear       |mean(v+ − v−)| / (high − low)                  (full range of the attribute = 1)
   hue          |mean(wrap(h+ − h−))| / 0.5, wrap into [−0.5, 0.5) turns (half a turn = 1)
   categorical  0.5 · Σ_c |mean(p+_c − p−_c)|                   (total variation of the mean change)
-With ã_k = a_k / max_j a_kj:
+With ã_k = a_k / max_j a_kj, over the first SUMMARISED directions (the authors' evaluation notebooks):
   score        mean_k (1 − second-largest entry of ã_k)         higher is better
-  n_discovered number of distinct attributes that are the arg-max of at least one direction
+  n_discovered number of distinct attributes at the maximum of at least one direction (every attribute tied at a
+               row's maximum counts)
+A direction with no response at all (a_k = 0) has ã_k = NaN, as in the notebooks, and counts for nothing: it is
+left out of the score's mean and discovers nothing (a score with no responding direction is 0).
 """
 
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stylediscover.predictor import AttributePredictor
 
 DeltaFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SUMMARISED = 30
 
 
 class MetricsConfig(BaseModel):
@@ -97,19 +101,24 @@ def calibrate_scales(generator, delta_fn: DeltaFn, num_directions: int, features
 
 
 def normalised(responses: torch.Tensor) -> torch.Tensor:
-    """ã_k = a_k / max_j a_kj, [K, A]."""
-    return responses / responses.amax(dim=1, keepdim=True).clamp(min=1e-12)
+    """ã_k = a_k / max_j a_kj, [K, A]; rows without any response are NaN."""
+    top = responses.amax(dim=1, keepdim=True)
+    return torch.where(top > 0, responses / top, torch.full_like(responses, float("nan")))
 
 
 def score(responses: torch.Tensor) -> float:
-    """mean_k (1 − second-largest entry of ã_k)."""
-    second = normalised(responses).topk(2, dim=1).values[:, 1]
-    return float((1 - second).mean())
+    """mean_k (1 − second-largest entry of ã_k) over the first SUMMARISED responding directions."""
+    rows = normalised(responses[:SUMMARISED])
+    rows = rows[~rows.isnan().any(dim=1)]
+    if len(rows) == 0:
+        return 0.0
+    return float((1 - rows.topk(2, dim=1).values[:, 1]).mean())
 
 
 def n_discovered(responses: torch.Tensor) -> int:
-    """Number of distinct attributes that are the arg-max of at least one direction."""
-    return int(responses.argmax(dim=1).unique().numel())
+    """Number of distinct attributes at the maximum of some of the first SUMMARISED responding directions."""
+    rows = normalised(responses[:SUMMARISED])
+    return int((rows == 1).any(dim=0).sum())
 
 
 def dominant_attributes(responses: torch.Tensor, names: list[str]) -> list[str]:

@@ -12,8 +12,11 @@ Layer attentions (`attention`):
   softmax_t  softmax(a_k / T) with attention temperature T
   cumax      cumsum(softmax(a1_k)) · (1 − cumsum(softmax(a2_k))): a contiguous band of layers
   adaptive   logits from an MLP on mean_l w+[l]
-Every learned attention's logits are optionally smoothed along the layer axis by a 1-D Gaussian
-(smooth_kernel, smooth_sigma) before the softmax.
+Every learned attention is optionally smoothed along the layer axis by a normalised 1-D Gaussian (smooth_kernel,
+smooth_sigma), in one of two places (`smoothing`):
+  output   the authors' form: the attention rows themselves, reflect padding, no renormalisation (with kernel
+           3, σ 1 a row sums to 0.73-1.27 and no layer exceeds 0.55)
+  logits   the logits before the softmax, replicate padding (rows sum to 1 and can be one-hot)
 """
 
 import math
@@ -37,6 +40,8 @@ class NavigatorConfig(BaseModel):
     attention: AttentionKind = "softmax"
     smooth_kernel: int = Field(3, ge=0, description="Gaussian smoothing width along layers (0 or 1: none)")
     smooth_sigma: float = Field(1.0, gt=0)
+    smoothing: Literal["output", "logits"] = Field("output", description="smooth the attention rows (the authors') "
+                                                   "or the logits before the softmax")
     attention_temperature: float = Field(1.0, gt=0, description="T for attention='softmax_t'")
     hidden: int = Field(128, ge=1, description="hidden width of the adaptive MLPs")
 
@@ -115,28 +120,35 @@ class Navigator(nn.Module):
             return unit_rms(self.coef @ self.basis.t())
         return unit_rms(self.direction_mlp(ws.mean(dim=1)))
 
-    def _smooth(self, logits: torch.Tensor) -> torch.Tensor:
-        """Gaussian smoothing of logits [..., L] along the layer axis (replicate padding)."""
+    def _smooth(self, x: torch.Tensor, mode: str) -> torch.Tensor:
+        """Gaussian smoothing of x [..., L] along the layer axis with `mode` padding (identity without a kernel)."""
         if self.config.smooth_kernel <= 1:
-            return logits
-        shape, pad = logits.shape, self.config.smooth_kernel // 2
-        x = F.pad(logits.reshape(-1, 1, shape[-1]), (pad, pad), mode="replicate")
+            return x
+        shape, pad = x.shape, self.config.smooth_kernel // 2
+        x = F.pad(x.reshape(-1, 1, shape[-1]), (pad, pad), mode=mode)
         return F.conv1d(x, self.smoothing.view(1, 1, -1)).reshape(shape)
 
     def attention(self, ws: torch.Tensor | None = None) -> torch.Tensor:
-        """Attention over layers: [K, L] (rows of softmax types sum to 1), or [B, K, L] when adaptive."""
+        """Attention over layers: [K, L], or [B, K, L] when adaptive; see the module docstring for the smoothing."""
         kind = self.config.attention
         if kind == "none":
             return self.uniform
+        on_logits = self.config.smoothing == "logits"
+
+        def logits(x: torch.Tensor) -> torch.Tensor:
+            return self._smooth(x, "replicate") if on_logits else x
+
         if kind == "softmax":
-            return self._smooth(self.logits).softmax(dim=-1)
-        if kind == "softmax_t":
-            return (self._smooth(self.logits) / self.config.attention_temperature).softmax(dim=-1)
-        if kind == "cumax":
-            start = torch.cumsum(self._smooth(self.logits_start).softmax(dim=-1), dim=-1)
-            end = torch.cumsum(self._smooth(self.logits_end).softmax(dim=-1), dim=-1)
-            return start * (1 - end).clamp(min=0)
-        return self._smooth(self.attention_mlp(ws.mean(dim=1))).softmax(dim=-1)
+            rows = logits(self.logits).softmax(dim=-1)
+        elif kind == "softmax_t":
+            rows = (logits(self.logits) / self.config.attention_temperature).softmax(dim=-1)
+        elif kind == "cumax":
+            start = torch.cumsum(logits(self.logits_start).softmax(dim=-1), dim=-1)
+            end = torch.cumsum(logits(self.logits_end).softmax(dim=-1), dim=-1)
+            rows = start * (1 - end).clamp(min=0)
+        else:
+            rows = logits(self.attention_mlp(ws.mean(dim=1))).softmax(dim=-1)
+        return rows if on_logits else self._smooth(rows, "reflect")
 
     def forward(self, ws: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Deltas D_{k_b}(ws_b) [B, L, d] for one direction index k [B] per sample."""

@@ -72,7 +72,8 @@ class Trial:
                      else sefa_directions(g, k))
         torch.manual_seed(cfg.seed)
         self.navigator = Navigator(nav, g.num_ws, g.w_dim, basis).to(device)
-        self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution).to(device)
+        self.prototypes = (Prototypes(nav.num_directions, cfg.loss.prototypes_per_direction, g.resolution,
+                                      cfg.loss.prototype_init_std).to(device)
                            if cfg.loss.variant == "prototype" else None)
         self._render_features = (torch.compile(self._features_of_codes, dynamic=False) if cfg.compile
                                  else self._features_of_codes)
@@ -147,7 +148,8 @@ def training_loss(trial: Trial) -> torch.Tensor:
         feats = image_features(trial, torch.cat([ws + d, ws - d]))
         deltas = [plus - minus for plus, minus in (f.chunk(2) for f in feats)]
         with precision.autocast(trial.precision, dev):
-            proto_feats = [f.float() for f in trial.features(trial.prototypes(mirror=cfg.loss.mirror_prototypes))]
+            images = trial.prototypes(mirror=cfg.loss.mirror_prototypes, coin=cfg.loss.mirror_coin)
+            proto_feats = [f.float() for f in trial.features(images)]
         loss = prototype_loss(deltas, proto_feats, k, cfg.loss)
     if cfg.loss.diversity_weight > 0:
         loss = loss + cfg.loss.diversity_weight * diversity(nav.all_deltas(ws))

@@ -125,9 +125,21 @@ def test_diversity_matches_loops():
 
 def test_mirrored_prototypes_are_negated_flips():
     torch.manual_seed(0)
-    protos = Prototypes(4, 2, 8)
+    protos = Prototypes(4, 2, 8, init_std=0.5)
     plain = protos()
-    mirrored = protos(mirror=True)
     assert plain.shape == (8, 3, 8, 8)
-    for p, m in zip(plain, mirrored):
-        assert torch.equal(m, p) or torch.equal(m, -p.flip(-1))
+    per_prototype = [protos(mirror=True, coin="prototype") for _ in range(8)]
+    for mirrored in per_prototype:
+        for p, m in zip(plain, mirrored):
+            assert torch.equal(m, p) or torch.equal(m, -p.flip(-1))
+    assert any(len({torch.equal(m, p) for p, m in zip(plain, mirrored)}) == 2 for mirrored in per_prototype)
+    for _ in range(8):
+        mirrored = protos(mirror=True)
+        assert torch.equal(mirrored, plain) or torch.equal(mirrored, -plain.flip(-1))
+
+
+def test_authors_prototype_start():
+    torch.manual_seed(0)
+    theta = Prototypes(30, 1, 64).theta
+    assert theta.std().item() == pytest.approx(0.01, rel=0.02)
+    assert LossConfig().prototype_init_std == 0.01 and LossConfig().mirror_coin == "step"

@@ -46,8 +46,8 @@ def test_directions_have_unit_rms(direction):
 
 
 @pytest.mark.parametrize("attention", ["softmax", "softmax_t", "none"])
-def test_attention_rows_sum_to_one(attention):
-    a = make("free", attention).attention()
+def test_attention_rows_sum_to_one_without_output_smoothing(attention):
+    a = make("free", attention, smoothing="logits").attention()
     assert a.shape == (K, L)
     torch.testing.assert_close(a.sum(-1), torch.ones(K))
 
@@ -64,12 +64,30 @@ def test_temperature_sharpens_attention():
 
 
 def test_gaussian_smoothing_of_logits():
-    nav = make("free", "softmax", smooth_kernel=3, smooth_sigma=1.0)
+    nav = make("free", "softmax", smooth_kernel=3, smooth_sigma=1.0, smoothing="logits")
     kernel = gaussian_kernel(3, 1.0)
     logits = nav.logits.detach()
     padded = torch.cat([logits[:, :1], logits, logits[:, -1:]], dim=1)
     smoothed = sum(kernel[i] * padded[:, i:i + L] for i in range(3))
     torch.testing.assert_close(nav.attention(), smoothed.softmax(-1))
+
+
+def test_authors_smoothing_of_the_softmax_output_by_hand():
+    """The authors' form on a one-hot row: kernel 3, σ 1 is (e^-1/2, 1, e^-1/2) / (1 + 2e^-1/2) = (0.274, 0.452,
+    0.274); reflect padding mirrors layer 1 to the left of layer 0, so a row peaked at layer 1 becomes
+    (0.548, 0.452, 0.274, 0, 0, 0), summing to 1.27, and one peaked at layer 0 (0.452, 0.274, 0, ...), summing to
+    0.73: no layer exceeds 0.55."""
+    nav = make("free", "softmax", smooth_kernel=3, smooth_sigma=1.0)
+    with torch.no_grad():
+        nav.logits.fill_(-1e4)
+        nav.logits[0, 1] = 0.0
+        nav.logits[1, 0] = 0.0
+    side, centre = 0.60653066 / (1 + 2 * 0.60653066), 1 / (1 + 2 * 0.60653066)
+    a = nav.attention()
+    torch.testing.assert_close(a[0], torch.tensor([2 * side, centre, side, 0, 0, 0]))
+    torch.testing.assert_close(a[1], torch.tensor([centre, side, 0, 0, 0, 0]))
+    general = make("free", "softmax").attention()
+    assert general.amax() <= 2 * side + 1e-6 and not torch.allclose(general.sum(-1), torch.ones(K))
 
 
 def test_unit_rms():
