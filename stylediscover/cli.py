@@ -261,19 +261,21 @@ def evaluate(directions_path: Path, generator_source: str | None, predictor_sour
 @click.argument("directions_path", metavar="DIRECTIONS", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--scale", type=float, default=None, help="Largest strength (default: the manifest's).")
+@click.option("--scale", type=float, default=None,
+              help="Largest strength for every row (default: each direction's own recommended strength).")
 @click.option("--strengths", type=int, default=7, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @_friendly_errors
 def traverse(directions_path: Path, generator_source: str | None, seed: int, scale: float | None, strengths: int,
              out: Path) -> None:
-    """Writes a traversal grid: one row per direction, strengths from −scale to +scale.
+    """Writes a traversal grid: one labelled row per direction (index, dominant attribute, response, margin over the
+    runner-up, layer range, quality), clean directions first, each from −s to +s at its own strength s.
 
     \b
     Example:
       stylediscover traverse runs/shapes-binary/directions.safetensors --out grid.png
     """
-    from stylediscover.directions import load_directions
+    from stylediscover.directions import direction_entries, display_order, load_directions, row_label
     from stylediscover.generators import load_generator
     from stylediscover.plots import traversal_grid
 
@@ -281,8 +283,15 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     generator = load_generator(generator_source or manifest["config"]["generator"],
                                manifest["config"].get("class_index"))
     directions = load_directions(directions_path, generator)
-    traversal_grid(generator, directions.all_deltas, scale or manifest["scale"], strengths, seed, out)
-    click.echo(f"wrote {out}")
+    k_dirs = len(directions.deltas)
+    scales = torch.tensor([scale or directions.strength(k) for k in range(k_dirs)])
+    responses = torch.tensor([e["responses"] for e in manifest["directions"]])
+    entries = direction_entries(responses, directions.attention, manifest["attributes"], scales)
+    traversal_grid(generator, directions.all_deltas, scales, strengths, seed, out, [row_label(e) for e in entries],
+                   display_order(entries))
+    counts = {q: sum(e["quality"] == q for e in entries) for q in ("clean", "entangled", "inactive")}
+    click.echo(f"wrote {out}: {counts['clean']} clean, {counts['entangled']} entangled, "
+               f"{counts['inactive']} inactive directions")
 
 
 @shapes.command("quality-report")
@@ -341,7 +350,7 @@ def _print_summary(summary: dict, tracking_uri: str) -> None:
 
 
 @sweep.command("run")
-@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(path_type=Path))
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a dotted spec field.")
 @_friendly_errors

@@ -8,7 +8,12 @@ safetensors tensors:
 manifest (JSON): format, generator {source, sha256, num_ws, w_dim, resolution}, config (the whole
 trial config), scale (the median edit strength the metrics used), attributes, directions [{index,
 dominant_attribute, response, responses, scale (this direction's strength in the metrics, recommended
-for edits), layers [first, last]}], metrics.
+for edits), layers [first, last], runner_up, margin, quality}], quality_thresholds, metrics.
+Quality of a direction, from its attribute responses a_k (QUALITY_THRESHOLDS):
+  inactive   its strongest response is below `inactive_below` (under 2 % of the attribute's range, or of half a
+             hue turn, at the recommended strength): the edit changes no attribute the predictor reads
+  clean      its strongest response is at least `clean_margin` (2×) its runner-up's: it changes one attribute
+  entangled  otherwise
 `<name>_npy/direction_<k>_<attribute>_layers_<first>-<last>.npy`: u_k [d] as float32, the form
 GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last inclusive).
 """
@@ -27,6 +32,8 @@ from stylediscover.navigator import Navigator, NavigatorConfig
 
 FORMAT = "stylediscover.directions/1"
 LAYER_RANGE_FRACTION = 0.5
+QUALITY_THRESHOLDS = {"inactive_below": 0.02, "clean_margin": 2.0}
+QUALITY_ORDER = ("clean", "entangled", "inactive")
 
 
 @dataclass
@@ -83,6 +90,39 @@ def layer_range(attention: torch.Tensor) -> tuple[int, int]:
     return int(idx.min()), int(idx.max())
 
 
+def direction_entries(responses: torch.Tensor, attention: torch.Tensor, attributes: list[str],
+                      scales: torch.Tensor) -> list[dict]:
+    """One manifest entry per direction from its responses [K, A], attention [K, L] and strengths [K]."""
+    entries = []
+    for k, row in enumerate(responses):
+        top = row.topk(min(2, len(row)))
+        best, response = int(top.indices[0]), float(top.values[0])
+        runner_up = float(top.values[1]) if len(row) > 1 else 0.0
+        margin = response / runner_up if runner_up > 0 else float("inf")
+        quality = ("inactive" if response < QUALITY_THRESHOLDS["inactive_below"] else
+                   "clean" if margin >= QUALITY_THRESHOLDS["clean_margin"] else "entangled")
+        first, last = layer_range(attention[k])
+        entries.append({"index": k, "dominant_attribute": attributes[best], "response": response,
+                        "scale": float(scales[k]), "responses": [float(x) for x in row], "layers": [first, last],
+                        "runner_up": attributes[int(top.indices[1])] if len(row) > 1 else None,
+                        "margin": margin if margin != float("inf") else None, "quality": quality})
+    return entries
+
+
+def row_label(entry: dict) -> str:
+    """'3 wall_hue 0.41 x2.7 L0-5 clean': index, dominant attribute, its response, margin over the runner-up,
+    layer range, quality (ASCII: PIL's built-in font has no ×)."""
+    margin = "x inf" if entry["margin"] is None else f"x{entry['margin']:.1f}"
+    first, last = entry["layers"]
+    return f"{entry['index']} {entry['dominant_attribute']} {entry['response']:.2f} {margin} L{first}-{last} " \
+           f"{entry['quality']}"
+
+
+def display_order(entries: list[dict]) -> list[int]:
+    """Direction indices, clean ones first (strongest first), then entangled, then inactive."""
+    return [e["index"] for e in sorted(entries, key=lambda e: (QUALITY_ORDER.index(e["quality"]), -e["response"]))]
+
+
 @torch.no_grad()
 def export_directions(path: Path, navigator, generator, generator_info: dict, config: dict, responses: torch.Tensor,
                       attributes: list[str], metrics: dict, scales: torch.Tensor) -> Path:
@@ -103,17 +143,14 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
     npy_dir.mkdir(exist_ok=True)
     for old in npy_dir.glob("direction_*.npy"):
         old.unlink()
-    entries = []
-    for k in range(deltas.shape[0]):
-        first, last = layer_range(attention[k])
-        best = int(responses[k].argmax())
-        entries.append({"index": k, "dominant_attribute": attributes[best], "response": float(responses[k, best]),
-                        "scale": float(scales[k]),
-                        "responses": [float(x) for x in responses[k]], "layers": [first, last]})
-        np.save(npy_dir / f"direction_{k:02d}_{attributes[best]}_layers_{first}-{last}.npy",
-                directions[k].cpu().numpy().astype(np.float32))
+    entries = direction_entries(responses, attention.cpu(), attributes, scales)
+    for e in entries:
+        first, last = e["layers"]
+        np.save(npy_dir / f"direction_{e['index']:02d}_{e['dominant_attribute']}_layers_{first}-{last}.npy",
+                directions[e["index"]].cpu().numpy().astype(np.float32))
     manifest = {"format": FORMAT, "generator": generator_info, "config": config, "scale": float(scales.median()),
-                "attributes": attributes, "directions": entries, "metrics": metrics}
+                "attributes": attributes, "directions": entries, "quality_thresholds": QUALITY_THRESHOLDS,
+                "metrics": metrics}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     return path
 

@@ -10,12 +10,12 @@ class StylediscoverError(Exception):
 
 
 class InputError(StylediscoverError):
-    """Bad input in a file: names the file, the field (if any) and the problem."""
+    """Bad input in a file: names the file, the field (if any) and the problem (on one line)."""
 
     def __init__(self, source: str | Path, problem: str, field: str | None = None):
-        self.source, self.field, self.problem = str(source), field, problem
+        self.source, self.field, self.problem = str(source), field, " ".join(problem.split())
         where = f"{source}: {field}" if field else str(source)
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{where}: {self.problem}")
 
 
 class DownloadError(StylediscoverError):

@@ -31,7 +31,7 @@ class MetricsConfig(BaseModel):
     scale: float = Field(1.0, gt=0, description="edit strength s in x± = G(w ± s·D_k(w))")
     truncation_psi: float = 0.5
     seed: int = 12345
-    batch: int = 100
+    batch: int = Field(100, ge=1, description="codes per synthesis pass")
     calibrate: bool = Field(False, description="per-direction strengths giving equal feature change "
                             "(see calibrate_scales)")
     calibration_samples: int = Field(32, ge=1)

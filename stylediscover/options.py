@@ -1,7 +1,8 @@
 """Option files and overrides: YAML mappings, dotted `key=value` overrides, validation naming file and field."""
 
+import stat
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -9,28 +10,119 @@ from pydantic import BaseModel, ValidationError
 from stylediscover.errors import InputError, from_validation_error
 
 M = TypeVar("M", bound=BaseModel)
+MAX_YAML_BYTES = 2 << 20  # option files are a few kB; larger ones are refused unread
+MAX_YAML_NODES = 100_000  # values of a document with its aliases expanded (refuses "billion laughs")
+
+
+class YamlLimitError(ValueError):
+    """A YAML document refused for its shape (aliases expanding too far, or to themselves), not its syntax."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses documents whose aliases expand to more than MAX_YAML_NODES values or refer to
+    themselves, before anything is built from them."""
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise YamlLimitError(f"its aliases expand to more than {MAX_YAML_NODES} values")
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int | None]) -> int:
+    """Values under `node` with every alias expanded; each node is counted once (sizes: by id, None while open)."""
+    if id(node) in sizes:
+        if sizes[id(node)] is None:
+            raise YamlLimitError("an alias refers to a value that contains it")
+        return sizes[id(node)]
+    sizes[id(node)] = None
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    sizes[id(node)] = size = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return size
+
+
+def load_yaml(text: str) -> Any:
+    """`text` parsed by BoundedLoader; any problem is a ValueError with a one-line description."""
+    try:
+        return yaml.load(text, Loader=BoundedLoader)
+    except YamlLimitError:
+        raise
+    except RecursionError:
+        raise ValueError("not valid YAML (nested too deeply)") from None
+    except Exception as exc:  # the loader's constructors raise ValueError, TypeError, AttributeError, ...
+        raise ValueError(f"not valid YAML ({exc})") from None
+
+
+def _read_text(path: Path) -> str:
+    """A regular UTF-8 file of at most MAX_YAML_BYTES (its size is checked before it is read)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(path, "is a directory, expected a YAML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(path, "is not a regular file")
+    if info.st_size > MAX_YAML_BYTES:
+        raise InputError(path, f"{info.st_size} bytes; option files of more than {MAX_YAML_BYTES} bytes are refused")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise InputError(path, f"option files of more than {MAX_YAML_BYTES} bytes are refused")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})") from None
 
 
 def read_yaml_mapping(path: Path) -> dict:
-    """The top-level mapping of a YAML file; missing, malformed or non-mapping files are named."""
+    """The top-level mapping of a YAML file; missing, unreadable, oversized, malformed or non-mapping files are
+    named."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({exc})") from None
+        data = load_yaml(_read_text(path))
+    except ValueError as exc:
+        raise InputError(path, str(exc)) from None
     if not isinstance(data, dict):
         raise InputError(path, "expected a mapping of options at the top level")
     return data
 
 
 def set_dotted(data: dict, key: str, value: Any) -> dict:
-    """A copy of `data` with the dotted `key` set to `value` (intermediate dicts created)."""
+    """A copy of `data` with the dotted `key` set to `value` (intermediate dicts created); ValueError where the key
+    goes through a value that is not a mapping or has an empty part."""
     out = dict(data)
     head, _, rest = key.partition(".")
-    out[head] = set_dotted(dict(out.get(head) or {}), rest, value) if rest else value
+    if not head or key.endswith("."):
+        raise ValueError("the dotted key has an empty part")
+    if not rest:
+        out[head] = value
+        return out
+    inner = out.get(head)
+    if inner is not None and not isinstance(inner, dict):
+        raise ValueError(f"{head} is {inner!r}, not a mapping of options, so {head}.{rest} cannot be set")
+    out[head] = set_dotted(inner or {}, rest, value)
     return out
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any], source: str | Path) -> dict:
+    """`data` with each dotted override set; a key that cannot be set is named as `--set KEY`."""
+    for key, value in overrides.items():
+        try:
+            data = set_dotted(data, key, value)
+        except ValueError as exc:
+            raise InputError(source, str(exc), f"--set {key}") from None
+    return data
 
 
 def merged(base: dict, top: dict) -> dict:
@@ -49,22 +141,23 @@ def parse_overrides(items: tuple[str, ...] | list[str], source: str) -> dict[str
         if not sep or not key:
             raise InputError(source, f"expected key=value, got {item!r}", "--set")
         try:
-            parsed[key] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise InputError(source, f"value of {key} is not valid YAML ({exc})", "--set") from None
+            parsed[key] = load_yaml(value)
+        except ValueError as exc:
+            raise InputError(source, str(exc), f"--set {key}") from None
     return parsed
 
 
-def validate(model_cls: type[M], data: dict, source: str | Path) -> M:
+def validate(model_cls: type[M], data: dict, source: str | Path, overrides: Iterable[str] = ()) -> M:
+    """`data` as `model_cls`; a problem at or under the key of an override names that override (`--set KEY`)."""
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
-        raise from_validation_error(source, exc) from None
+        error = from_validation_error(source, exc)
+        key = next((k for k in overrides if error.field and (error.field + ".").startswith(k + ".")), None)
+        raise (InputError(source, error.problem, f"--set {key}") if key else error) from None
 
 
 def load_options(model_cls: type[M], base: dict, overrides: tuple[str, ...], source: str | Path) -> M:
     """`base` with the dotted overrides applied, validated as `model_cls`."""
-    data = dict(base)
-    for key, value in parse_overrides(overrides, str(source)).items():
-        data = set_dotted(data, key, value)
-    return validate(model_cls, data, source)
+    parsed = parse_overrides(overrides, str(source))
+    return validate(model_cls, apply_overrides(dict(base), parsed, source), source, parsed)

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -16,21 +17,42 @@ MIN_TILE = 64
 
 
 @torch.no_grad()
-def traversal_grid(generator, all_deltas, scale: float, strengths: int, seed: int, path: Path,
+def traversal_grid(generator, all_deltas, scales: torch.Tensor, strengths: int, seed: int, path: Path,
+                   labels: list[str] | None = None, order: list[int] | None = None,
                    truncation_psi: float = 0.7) -> Path:
-    """Row k: G(w + s·D_k(w)) for s in linspace(−scale, scale, strengths), one seeded code w.
+    """Row k: G(w + s·D_k(w)) for s in linspace(−scales[k], scales[k], strengths), one seeded code w: every
+    direction at its own strength. Rows follow `order` (default: by index) and carry `labels` at their left.
 
-    all_deltas(ws [1, L, d]) → [1, K, L, d] (a navigator's or an export's).
+    all_deltas(ws [1, L, d]) → [1, K, L, d] (a navigator's or an export's); scales [K].
     """
     z = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     ws = generator.mapping(z.to(generator.device), truncation_psi=truncation_psi)
     deltas = all_deltas(ws)[0]
-    s = torch.linspace(-scale, scale, strengths, device=ws.device)
-    edited = ws + s.view(1, -1, 1, 1) * deltas.unsqueeze(1)
-    images = torch.cat([generator.synthesis(row, noise_mode="const").cpu() for row in edited])
+    order = order if order is not None else list(range(len(deltas)))
+    steps = torch.linspace(-1, 1, strengths, device=ws.device)
+    rows = []
+    for k in order:
+        edited = ws + (float(scales[k]) * steps).view(-1, 1, 1) * deltas[k]
+        rows.append(generator.synthesis(edited, noise_mode="const").cpu())
+    images = torch.cat(rows)
     if images.shape[-1] < MIN_TILE:
         images = F.interpolate(images, scale_factor=MIN_TILE // images.shape[-1], mode="nearest")
-    return save_png(grid(images, cols=strengths), path)
+    picture = grid(images, cols=strengths)
+    if labels is not None:
+        picture = _label_rows(picture, [labels[k] for k in order], images.shape[-1])
+    return save_png(picture, path)
+
+
+def _label_rows(picture: np.ndarray, labels: list[str], tile: int, pad: int = 2) -> np.ndarray:
+    """The uint8 grid [H, W, C] with a white strip at its left holding one label per row of tiles."""
+    from PIL import Image, ImageDraw
+
+    width = 8 + int(max(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text) for text in labels))
+    strip = Image.new("RGB", (width, picture.shape[0]), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, text in enumerate(labels):
+        draw.text((4, i * (tile + pad) + tile // 2 - 5), text, fill="black")
+    return np.concatenate([np.asarray(strip), picture], axis=1)
 
 
 @torch.no_grad()

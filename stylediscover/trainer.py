@@ -20,7 +20,7 @@ from stylediscover import precision
 from stylediscover.baselines import ganspace_directions, sefa_directions, w_pca
 from stylediscover.builtin import resolve_builtin
 from stylediscover.config import TrainConfig
-from stylediscover.directions import export_directions
+from stylediscover.directions import direction_entries, display_order, export_directions, row_label
 from stylediscover.errors import InputError
 from stylediscover.features import FeatureNetwork, load_features
 from stylediscover.generators import Generator, generator_path, load_generator
@@ -175,9 +175,11 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": mcfg.scale}
     (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
         {"attributes": names, "scales": scales.tolist(), "responses": responses.tolist()}, indent=1) + "\n")
-    traversal_grid(trial.generator, nav.all_deltas, mcfg.scale, cfg.eval.grid_strengths, cfg.eval.grid_seed,
-                   run_dir / f"traversal-{step:06d}.png")
     w_avg = trial.generator.mapping.w_avg.view(1, 1, -1).expand(1, trial.generator.num_ws, -1)
+    attention = nav.attention(w_avg)
+    entries = direction_entries(responses, (attention[0] if attention.dim() == 3 else attention).cpu(), names, scales)
+    traversal_grid(trial.generator, nav.all_deltas, scales, cfg.eval.grid_strengths, cfg.eval.grid_seed,
+                   run_dir / f"traversal-{step:06d}.png", [row_label(e) for e in entries], display_order(entries))
     attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names), w_avg)
     export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
                       cfg.model_dump(), responses, names, metrics, scales)

@@ -2,11 +2,12 @@
 
 A spec holds the base trial config (a TrainConfig, inline, or `base_config: path.yaml` updated key by key
 by an inline `base`), a search space over dotted TrainConfig keys, the search algorithm, the scheduler,
-trial counts and resources, storage, MLflow tracking and the selection rule. Every point of the search
-space is validated as a TrainConfig up front (each choice value, and both ends of each range), so a bad
-value fails here, not inside a Ray worker.
+trial counts and resources, storage, MLflow tracking and the selection rule. The search space is validated
+as TrainConfig values up front (see `_probes`), and no number may be infinite or NaN, so a bad value fails
+here, not inside a Ray worker. What the sweep needs from the machine is checked by `preflight`.
 """
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from stylediscover.config import TrainConfig
 from stylediscover.errors import InputError
-from stylediscover.options import merged, read_yaml_mapping, set_dotted, validate
+from stylediscover.options import apply_overrides, merged, read_yaml_mapping, set_dotted, validate
 
 
 class Choice(BaseModel):
@@ -26,8 +27,8 @@ class Choice(BaseModel):
 class Range(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["uniform", "loguniform", "randint"]
-    low: float
-    high: float
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False, description="randint: excluded (Ray and Optuna draw low..high-1)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Range":
@@ -35,6 +36,8 @@ class Range(BaseModel):
             raise ValueError(f"low must be below high, got {self.low} and {self.high}")
         if self.type == "loguniform" and self.low <= 0:
             raise ValueError("loguniform needs low > 0")
+        if self.type == "randint" and not (self.low.is_integer() and self.high.is_integer()):
+            raise ValueError(f"randint needs integer low and high, got {self.low} and {self.high}")
         return self
 
 
@@ -80,7 +83,8 @@ class SelectionConfig(BaseModel):
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100,
+                      description="a plain folder name: letters, digits, _ . - (not first: . -)")
     base: TrainConfig
     search_space: dict[str, Param] = {}
     search: SearchConfig = SearchConfig()
@@ -130,29 +134,83 @@ def trial_config(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
     return TrainConfig.model_validate(data)
 
 
-def _corners(param: Param) -> list[Any]:
+def _probes(param: Param) -> list[Any]:
+    """The values of a parameter that are validated before Ray starts.
+
+    choice, grid: every value. randint (the integers low..high-1, as Ray and Optuna draw them): every one when
+    there are at most 100, else the two lowest, the middle one and the two highest; TrainConfig's constraints
+    are bounds and parity, which these catch. uniform, loguniform: both ends and the middle (geometric for
+    loguniform), each of which must also stay a float, so a float range on an integer field is refused.
+    """
     if isinstance(param, Choice):
         return param.values
-    return [int(param.low), int(param.high) - 1] if param.type == "randint" else [param.low, param.high]
+    low, high = param.low, param.high
+    if param.type == "randint":
+        values = range(int(low), int(high))
+        return list(values) if len(values) <= 100 else [*values[:2], values[len(values) // 2], *values[-2:]]
+    return [low, (low * high) ** 0.5 if param.type == "loguniform" else (low + high) / 2, high]
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The dotted path (relative to `value`) of the first infinite or NaN float in nested mappings and lists,
+    "" for `value` itself, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _dotted(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+def _check_value(base: dict, key: str, param: Param, value: Any, path: Path) -> None:
+    """`value` of search_space[key] must be finite and make a valid TrainConfig (of the same type for ranges)."""
+    field = f"search_space.{key}"
+    if _non_finite(value) is not None:
+        raise InputError(path, f"value {value!r} holds an infinite or NaN number", field)
+    try:
+        data = set_dotted(base, key, value)
+    except ValueError as exc:
+        raise InputError(path, str(exc), field) from None
+    try:
+        cfg = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        at = ".".join(map(str, err["loc"]))
+        raise InputError(path, f"value {value!r} is invalid for {key}: {err['msg']}" + (f" (at {at})" if at else ""),
+                         field) from None
+    if isinstance(param, Range) and param.type != "randint" and not isinstance(_dotted(cfg.model_dump(), key), float):
+        raise InputError(path, f"{param.type} draws fractional numbers but {key} takes whole ones: use randint", field)
 
 
 def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Reads and validates a sweep YAML; the search space is checked point by point against TrainConfig."""
+    """Reads and validates a sweep YAML; the search space is checked value by value against TrainConfig (see
+    `_probes`) and no number may be infinite or NaN."""
     path = Path(path)
     data = read_yaml_mapping(path)
     if "base_config" in data:
-        base = read_yaml_mapping(path.parent / data.pop("base_config"))
+        ref = data.pop("base_config")
+        if not isinstance(ref, str) or not ref:
+            raise InputError(path, f"expected the path of a YAML file, got {ref!r}", "base_config")
+        try:
+            base = read_yaml_mapping(path.parent / ref)
+        except InputError as exc:
+            raise InputError(path, f"{exc.source}: {exc.problem}", "base_config") from None
         data["base"] = merged(base, data["base"]) if isinstance(data.get("base"), dict) else data.get("base", base)
-    for key, value in (overrides or {}).items():
-        data = set_dotted(data, key, value)
-    spec = validate(SweepSpec, data, path)
-    base = spec.base.model_dump(mode="json")
+    overrides = overrides or {}
+    spec = validate(SweepSpec, apply_overrides(data, overrides, path), path, overrides)
+    base = spec.base.model_dump()
+    bad = _non_finite(base)
+    if bad is not None:
+        raise InputError(path, "not a finite number", f"base.{bad}")
     for key, param in spec.search_space.items():
-        for value in _corners(param):
-            try:
-                TrainConfig.model_validate(set_dotted(base, key, value))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InputError(path, f"value {value!r} is invalid for {key}: {err['msg']} "
-                                 f"(at {'.'.join(map(str, err['loc']))})", f"search_space.{key}") from None
+        for value in _probes(param):
+            _check_value(base, key, param, value, path)
     return spec
