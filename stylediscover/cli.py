@@ -26,6 +26,9 @@ def _friendly_errors(fn):
     return wrapper
 
 
+FORCE = click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+
+
 def _parse_seeds(text: str) -> list[int]:
     """'0-3,7' → [0, 1, 2, 3, 7]."""
     seeds: list[int] = []
@@ -77,8 +80,9 @@ def generators_list() -> None:
 @click.argument("source")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .safetensors file (weights + JSON config in its metadata).")
+@FORCE
 @_friendly_errors
-def generators_convert(source: str, out: Path) -> None:
+def generators_convert(source: str, out: Path, force: bool) -> None:
     """Converts SOURCE (a known name or a .pkl / .pt / .safetensors path) to the native format.
 
     \b
@@ -86,7 +90,9 @@ def generators_convert(source: str, out: Path) -> None:
       stylediscover generators convert network-snapshot.pkl --out ffhq512.safetensors
     """
     from stylediscover.generators import load_generator, save_native
+    from stylediscover.outputs import check_outputs
 
+    check_outputs([out], force)
     generator = load_generator(source, require_class=False)
     save_native(generator, out, source=str(source))
     c = generator.config
@@ -101,9 +107,10 @@ def generators_convert(source: str, out: Path) -> None:
 @click.option("--cols", type=int, default=None, help="Grid columns (default: square).")
 @click.option("--class", "class_index", type=int, default=None, help="Class of a conditional generator.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output PNG.")
+@FORCE
 @_friendly_errors
 def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode: str, cols: int | None,
-                      class_index: int | None, out: Path) -> None:
+                      class_index: int | None, out: Path, force: bool) -> None:
     """Writes a PNG grid of images for the given seeds (z ~ N(0, I) seeded per image).
 
     \b
@@ -112,7 +119,9 @@ def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode
     """
     from stylediscover.generators import load_generator
     from stylediscover.imaging import grid, save_png
+    from stylediscover.outputs import check_outputs
 
+    check_outputs([out, out.with_suffix(".json")], force)
     generator = load_generator(source, class_index)
     seed_list = _parse_seeds(seeds)
     z = torch.stack([torch.randn(generator.z_dim, generator=torch.Generator().manual_seed(s)) for s in seed_list])
@@ -263,11 +272,12 @@ def evaluate(directions_path: Path, generator_source: str | None, predictor_sour
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--scale", type=float, default=None,
               help="Largest strength for every row (default: each direction's own recommended strength).")
-@click.option("--strengths", type=int, default=7, show_default=True)
+@click.option("--strengths", type=click.IntRange(min=2), default=7, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@FORCE
 @_friendly_errors
 def traverse(directions_path: Path, generator_source: str | None, seed: int, scale: float | None, strengths: int,
-             out: Path) -> None:
+             out: Path, force: bool) -> None:
     """Writes a traversal grid: one labelled row per direction (index, dominant attribute, response, margin over the
     runner-up, layer range, quality), clean directions first, each from −s to +s at its own strength s.
 
@@ -277,8 +287,10 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     """
     from stylediscover.directions import direction_entries, display_order, load_directions, row_label
     from stylediscover.generators import load_generator
+    from stylediscover.outputs import check_outputs
     from stylediscover.plots import traversal_grid
 
+    check_outputs([out], force)
     manifest = load_directions(directions_path).manifest
     generator = load_generator(generator_source or manifest["config"]["generator"],
                                manifest["config"].get("class_index"))
@@ -448,18 +460,27 @@ def sweep_best(name: str, storage_path: str) -> None:
 @click.argument("name")
 @STORAGE_OPTION
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@FORCE
 @_friendly_errors
-def sweep_export(name: str, storage_path: str, out: Path) -> None:
+def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
     """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map).
 
     \b
     Example:
       stylediscover sweep export quickstart --out exported/
     """
+    import shutil
+
     from stylediscover.errors import InputError
+    from stylediscover.outputs import check_outputs
     from stylediscover.sweep.runner import export_trial, load_saved_spec, trial_records
     from stylediscover.sweep.selection import select_best
 
+    check_outputs([out], force)
+    if out.exists():
+        if not (out / "directions.json").is_file():
+            raise InputError(out, "exists and is not an export; --force replaces exports only", "--out")
+        shutil.rmtree(out)
     spec = load_saved_spec(name, storage_path)
     best = select_best(trial_records(spec), spec.selection.rule, spec.selection.attention_only)
     if best is None:
@@ -476,13 +497,14 @@ def sweep_export(name: str, storage_path: str, out: Path) -> None:
 @click.option("--features-weights", default=None,
               help="Weights of the feature network: a path or builtin:shapes (default: builtin:shapes for the "
                    "discriminator, torchvision's ImageNet weights otherwise).")
-@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--class", "class_index", type=int, default=None, help="Class of a conditional generator.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="latent .npz")
+@FORCE
 @_friendly_errors
 def project(image: Path, source: str, feature_name: str, features_weights: str, steps: int, seed: int,
-            class_index: int | None, out: Path) -> None:
+            class_index: int | None, out: Path, force: bool) -> None:
     """Projects IMAGE into W+; writes the latent (.npz) and a side-by-side PNG (target | reconstruction).
 
     \b
@@ -495,7 +517,9 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
     from stylediscover.features import FeatureConfig, load_features
     from stylediscover.generators import load_generator
     from stylediscover.imaging import grid, save_png
+    from stylediscover.outputs import check_outputs
 
+    check_outputs([out, out.with_suffix(".png")], force)
     generator = load_generator(source, class_index)
     target = load_image(image, generator.resolution)
     features = load_features(FeatureConfig(name=feature_name, weights=features_weights), "--features")
@@ -513,13 +537,15 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
               help="Direction index or dominant-attribute name (repeatable: one row each).")
 @click.option("--strengths", default="-2,-1,0,1,2", show_default=True, help="Multiples of the manifest's scale.")
 @click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
-@click.option("--steps", type=int, default=1000, show_default=True, help="Projection steps for an image input.")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Projection steps for an image input.")
 @click.option("--class", "class_index", type=int, default=None,
               help="Class of a conditional generator (default: the trial's).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Edit strip PNG.")
+@FORCE
 @_friendly_errors
 def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], strengths: str,
-         generator_source: str | None, steps: int, class_index: int | None, out: Path) -> None:
+         generator_source: str | None, steps: int, class_index: int | None, out: Path, force: bool) -> None:
     """Applies exported directions to a projected latent (.npz) or an image (projected first) → edit strip.
 
     \b
@@ -533,7 +559,9 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
     from stylediscover.features import FeatureConfig, load_features
     from stylediscover.generators import load_generator
     from stylediscover.imaging import grid, save_png
+    from stylediscover.outputs import check_outputs
 
+    check_outputs([out], force)
     manifest = load_directions(directions_path).manifest
     generator = load_generator(generator_source or manifest["config"]["generator"],
                                manifest["config"].get("class_index") if class_index is None else class_index)
@@ -549,8 +577,9 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
     indices = [directions.index(k) for k in keys]
     deltas = [directions.edit_delta(ws, k) for k in indices]
     save_png(grid(render_edits(generator, ws, noise, deltas, values), cols=len(values)), out)
-    rows = [(k, manifest["directions"][k]["dominant_attribute"], directions.strength(k)) for k in indices]
-    click.echo(f"wrote {out}: rows (index, attribute, scale) {rows}, strengths ×{values}")
+    rows = [(k, manifest["directions"][k]["dominant_attribute"], directions.strength(k),
+             manifest["directions"][k].get("quality", "unrated")) for k in indices]
+    click.echo(f"wrote {out}: rows (index, attribute, scale, quality) {rows}, strengths ×{values}")
 
 
 
@@ -568,8 +597,8 @@ def predictor() -> None:
 @click.option("--backbone", type=click.Choice(["auto", "resnet50", "small"]), default="auto", show_default=True)
 @click.option("--resnet-weights", default=None, help="Local torchvision ResNet-50 state dict (offline).")
 @click.option("--resolution", type=int, default=None, help="Input side (default 224 for resnet50, 64 small).")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--batch", type=int, default=32, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch", type=click.IntRange(min=2), default=32, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @_friendly_errors
 def predictor_train(image_dir: Path, csv_path: Path | None, json_dir: Path | None, backbone: str,

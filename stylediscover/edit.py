@@ -22,6 +22,7 @@ from stylediscover.errors import InputError
 from stylediscover.generators import Generator
 from stylediscover.generators.network import SynthesisLayer
 from stylediscover.metrics import head_responses
+from stylediscover.outputs import atomic_path
 from stylediscover.predictor import AttributePredictor
 
 
@@ -137,8 +138,8 @@ def save_latent(path: Path, result: dict, source: str) -> None:
     arrays = {"ws": result["ws"][0].numpy(), "pixel_mse": np.float32(result["pixel_mse"]),
               "perceptual": np.float32(result["perceptual"]), "source": np.array(source)}
     arrays |= {f"noise_{i}": n.numpy() for i, n in enumerate(result["noise"])}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_latent(path: Path, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from stylediscover.outputs import atomic_path
+
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[B, C, H, W] in [-1, 1] → [B, H, W, C] uint8."""
@@ -28,7 +30,8 @@ def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> np.ndar
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
+    """Writes a uint8 [H, W, C] image as PNG, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(tmp, format="PNG")
     return path

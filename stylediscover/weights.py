@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from stylediscover.errors import InputError, from_validation_error
+from stylediscover.outputs import atomic_path
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -30,8 +31,8 @@ def save_atomically(state: dict, path: Path) -> None:
 def save_network(network: nn.Module, path: Path, tag: str, **metadata: str) -> None:
     """Writes float32 weights and `network.config` to `path`."""
     state = {k: v.detach().float().contiguous() for k, v in network.state_dict().items()}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={"format": tag, "config": network.config.model_dump_json(), **metadata})
+    with atomic_path(Path(path)) as tmp:
+        save_file(state, str(tmp), metadata={"format": tag, "config": network.config.model_dump_json(), **metadata})
 
 
 def read_metadata(path: Path) -> dict[str, str]:
