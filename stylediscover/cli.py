@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-import torch
 
 from stylediscover.errors import StylediscoverError
 from stylediscover.options import load_options, parse_overrides, read_yaml_mapping
@@ -61,14 +60,17 @@ def generators() -> None:
 
 @generators.command("list")
 def generators_list() -> None:
-    """Lists the known checkpoint names and where they download from.
+    """Lists the built-in generators and the known checkpoint names with where they download from.
 
     \b
     Example:
       stylediscover generators list
     """
+    from stylediscover.builtin import WEIGHTS
     from stylediscover.generators.registry import KNOWN_CHECKPOINTS, cache_dir
 
+    for domain, folder in WEIGHTS.items():
+        click.echo(f"{'builtin:' + domain:<12} {'':>5}   shipped, offline   {folder / 'generator.safetensors'}")
     for entry in KNOWN_CHECKPOINTS.values():
         cached = "cached" if (cache_dir() / entry.filename).exists() else "not cached"
         click.echo(f"{entry.name:<12} {entry.resolution:>5}px  {entry.format:<14} {cached:<10}  {entry.description}")
@@ -117,6 +119,8 @@ def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode
     Example:
       stylediscover generators sample --generator ffhq512 --seeds 0-7 --psi 0.7 --out grid.png
     """
+    import torch
+
     from stylediscover.generators import load_generator
     from stylediscover.imaging import grid, save_png
     from stylediscover.outputs import check_outputs
@@ -285,6 +289,8 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     Example:
       stylediscover traverse runs/shapes-binary/directions.safetensors --out grid.png
     """
+    import torch
+
     from stylediscover.directions import direction_entries, display_order, load_directions, row_label
     from stylediscover.generators import load_generator
     from stylediscover.outputs import check_outputs
@@ -396,7 +402,7 @@ def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
 
     \b
     Example:
-      stylediscover sweep resume quickstart
+      stylediscover sweep resume quickstart-20261126-101500
     """
     from stylediscover.sweep.preflight import preflight
     from stylediscover.sweep.runner import load_saved_spec, resume_sweep
@@ -415,7 +421,7 @@ def sweep_status(name: str, storage_path: str) -> None:
 
     \b
     Example:
-      stylediscover sweep status quickstart
+      stylediscover sweep status quickstart-20261126-101500   # make quickstart names it quickstart-<time>
     """
     from stylediscover.sweep.runner import load_saved_spec, trial_records
 
@@ -435,7 +441,7 @@ def sweep_best(name: str, storage_path: str) -> None:
 
     \b
     Example:
-      stylediscover sweep best quickstart
+      stylediscover sweep best quickstart-20261126-101500
     """
     from stylediscover.sweep.runner import load_saved_spec, trial_records
     from stylediscover.sweep.selection import pareto_front, select_best
@@ -467,7 +473,7 @@ def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
 
     \b
     Example:
-      stylediscover sweep export quickstart --out exported/
+      stylediscover sweep export quickstart-20261126-101500 --out exported/
     """
     import shutil
 
@@ -512,6 +518,8 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
       stylediscover project photo.png --out latent.npz
       stylediscover project face.png --generator ffhq512 --features lpips-vgg --out face.npz
     """
+    import torch
+
     from stylediscover.edit import ProjectionConfig, load_image, save_latent
     from stylediscover.edit import project as run_projection
     from stylediscover.features import FeatureConfig, load_features
