@@ -412,6 +412,27 @@ def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
     _print_summary(resume_sweep(name, storage_path, address), spec.tracking_uri)
 
 
+@sweep.command("list")
+@STORAGE_OPTION
+@_friendly_errors
+def sweep_list(storage_path: str) -> None:
+    """Lists the sweeps under the storage path: when each started, trials planned and started, whether it finished
+    and what it selected. Reads files only (no Ray, no MLflow, nothing written).
+
+    \b
+    Example:
+      stylediscover sweep list --storage-path runs/sweeps
+    """
+    from stylediscover.sweep.catalog import list_sweeps
+
+    entries = list_sweeps(Path(storage_path))
+    if not entries:
+        click.echo(f"no sweeps under {Path(storage_path).resolve()}")
+    for e in entries:
+        detail = e.problem or e.selected
+        click.echo(f"{e.name:<32} {e.started}  {e.trial_folders:>3}/{e.planned:<3} trials  {e.state:<22} {detail}")
+
+
 @sweep.command("status")
 @click.argument("name")
 @STORAGE_OPTION
