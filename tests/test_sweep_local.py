@@ -3,6 +3,7 @@
 import json
 
 import optuna
+import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import tiny_spec
@@ -10,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from stylediscover.cli import main
 from stylediscover.directions import load_directions
-from stylediscover.sweep.runner import resume_sweep, run_sweep
+from stylediscover.sweep.runner import SweepFailed, resume_sweep, run_sweep
 from stylediscover.sweep.spec import load_spec
 
 
@@ -103,8 +104,11 @@ def test_failing_trials_end_as_failed_runs(tiny_world, tmp_path, ray_env):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec_dict))
     spec = load_spec(path)
-    summary = run_sweep(spec)
-    assert "trial_id" not in summary
+    with pytest.raises(SweepFailed, match=r"no trial could be selected|failed") as failure:
+        run_sweep(spec)
+    assert "broken.safetensors" in str(failure.value)
+    assert "trial_id" not in json.loads((spec.storage / "summary.json").read_text())
     client, trials, parents = child_runs(spec)
     assert [(r.info.status, r.data.tags["stylediscover.outcome"]) for r in trials] == [("FAILED", "failed")]
-    assert parents[0].info.status == "FINISHED"
+    assert "broken.safetensors" in trials[0].data.tags["stylediscover.error"]
+    assert parents[0].info.status == "FAILED"

@@ -8,26 +8,50 @@ Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial che
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
 embedded MLflow store, unless a server is given), mlruns/ (its artifacts), sweep.png (metrics per trial
 and the Pareto front), summary.json and best/ (the export).
+
+A sweep survives a killed driver at any moment: `resume_sweep` restores Tune's state, the MLflow and Optuna
+callbacks reconcile runs and study trials with Tune's trials when the experiment ends, the searcher never
+updates an Optuna trial that already finished, and selection, export and confirmation are simply redone.
 """
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
 import ray
+from pydantic import ValidationError
 from ray import tune
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
 
 from stylediscover.assessment import assess
+from stylediscover.errors import InputError, StylediscoverError, from_validation_error
 from stylediscover.metrics import objective
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
-from stylediscover.sweep.tracking import SweepTracker
+from stylediscover.sweep.tracking import ERROR_TAG, OUTCOME_TAG, TRIAL_TAG, SweepTracker
 from stylediscover.sweep.trial import run_trial
 
 BEST_FILES = ("directions.safetensors", "directions.json", "traversal.png", "attention.png", "metrics.json")
+KILL_POINTS = ("first_result", "mid_trial", "last_report", "selection", "export", "confirm")
+RAY_TRIAL_ATTR = "ray_trial_id"
+
+
+class SweepFailed(StylediscoverError):
+    """A sweep whose trials failed, or that produced nothing to select; the message says which and why."""
+
+
+def kill_at(point: str) -> None:
+    """Test infrastructure kept in the product: SIGKILLs this driver when STYLEDISCOVER_KILL_AT names `point`
+    (one of KILL_POINTS), so the failure drills (tests/test_sweep_drills.py, evaluation/drills.py) can kill a
+    sweep at a named moment instead of after a sleep. Does nothing when the variable is unset."""
+    if os.environ.get("STYLEDISCOVER_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def tracker_for(spec: SweepSpec) -> SweepTracker:
@@ -48,20 +72,54 @@ def _tune_space(spec: SweepSpec) -> dict[str, Any]:
     return space
 
 
+class GuardedOptunaSearch(OptunaSearch):
+    """OptunaSearch that tags each Optuna trial with its Ray trial id and never updates an Optuna trial that is
+    unknown to it or already finished (a driver killed after the study's commit but before Tune saved its state
+    makes the resumed trial report again: plain OptunaSearch then raises UpdateFinishedTrialError)."""
+
+    def suggest(self, trial_id: str) -> dict | None:
+        params = super().suggest(trial_id)
+        if trial_id in self._ot_trials:
+            self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ATTR, trial_id)
+        return params
+
+    def _open(self, trial_id: str) -> bool:
+        """Whether the trial's Optuna trial may still be updated."""
+        import optuna
+
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return False
+        running = self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        return ot_trial.number in {t.number for t in running}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self._open(trial_id):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if self._open(trial_id):
+            super().on_trial_complete(trial_id, result, error)
+        self._completed_trials.add(trial_id)
+
+
+def _study_metrics(spec: SweepSpec) -> list[str]:
+    return ["best_score", "best_n_discovered"] if spec.search.algorithm == "optuna_multi" else ["best_objective"]
+
+
 def _searcher(spec: SweepSpec):
     if spec.search.algorithm in ("random", "grid"):
         return None
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
 
     storage = optuna.storages.RDBStorage(spec.study_storage)
     if spec.search.algorithm == "optuna_multi":
-        searcher = OptunaSearch(metric=["best_score", "best_n_discovered"], mode=["max", "max"], storage=storage,
-                                study_name=spec.name, seed=spec.search.seed,
-                                sampler=optuna.samplers.NSGAIISampler(seed=spec.search.seed))
+        searcher = GuardedOptunaSearch(metric=["best_score", "best_n_discovered"], mode=["max", "max"],
+                                       storage=storage, study_name=spec.name, seed=spec.search.seed,
+                                       sampler=optuna.samplers.NSGAIISampler(seed=spec.search.seed))
     else:
-        searcher = OptunaSearch(metric="best_objective", mode="max", storage=storage, study_name=spec.name,
-                                seed=spec.search.seed)
+        searcher = GuardedOptunaSearch(metric="best_objective", mode="max", storage=storage,
+                                       study_name=spec.name, seed=spec.search.seed)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
 
@@ -80,8 +138,16 @@ def tracked(metrics: dict) -> dict[str, float]:
                                     "best_n_discovered", "best_objective") if k in metrics}
 
 
+def _last_error_line(trial: Trial) -> str:
+    """The last line of the trial's own error (Tune's error.txt ends with the failing exception)."""
+    path = trial.error_file
+    lines = Path(path).read_text().strip().splitlines() if path and Path(path).exists() else []
+    return lines[-1].strip() if lines else "failed without an error message"
+
+
 class MlflowCallback(tune.Callback):
-    """Mirrors trials into MLflow child runs: params, both metrics per evaluation, artifacts, final status."""
+    """Mirrors trials into MLflow child runs: params, both metrics per evaluation, artifacts, final status
+    (a failed trial's run carries its last error line as tag `stylediscover.error`)."""
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
@@ -91,16 +157,22 @@ class MlflowCallback(tune.Callback):
     def setup(self, **info: Any) -> None:
         self.tracker = tracker_for(self.spec)
 
-    def _run(self, trial) -> str:
+    def _run(self, trial: Trial) -> str:
         if trial.trial_id not in self.runs:
             cfg = trial_config(self.spec.base, trial.config)
             self.runs[trial.trial_id] = self.tracker.trial_run(trial.trial_id, cfg.model_dump(mode="json"))
         return self.runs[trial.trial_id]
 
+    def _steps(self, trial: Trial) -> int:
+        return trial_config(self.spec.base, trial.config).steps
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._run(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        kill_at("first_result")
+        if result["training_iteration"] > 1 and result["step"] < self._steps(trial):
+            kill_at("mid_trial")
         self.tracker.log_metrics(self._run(trial), tracked(result), int(result["step"]))
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
@@ -119,15 +191,56 @@ class MlflowCallback(tune.Callback):
             self.tracker.log_artifacts(run_id, [path / "best" / n for n in BEST_FILES
                                                 if (path / "best" / n).exists()], "best")
 
+    def _finish(self, trial: Trial) -> None:
+        if trial.status == Trial.ERROR:
+            self.tracker.finish_trial(self._run(trial), "FAILED", "failed", _last_error_line(trial))
+        elif (trial.last_result or {}).get("step", 0) >= self._steps(trial):
+            self.tracker.finish_trial(self._run(trial), "FINISHED", "finished")
+        else:
+            self.tracker.finish_trial(self._run(trial), "KILLED", "stopped_early")
+
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        total = trial_config(self.spec.base, trial.config).steps
-        last = (trial.last_result or {}).get("step", 0)
-        finished = last >= total
-        self.tracker.finish_trial(self._run(trial), "FINISHED" if finished else "KILLED",
-                                  "finished" if finished else "stopped_early")
+        kill_at("last_report")
+        self._finish(trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.tracker.finish_trial(self._run(trial), "FAILED", "failed")
+        self._finish(trial)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        """Reconciles runs left RUNNING by a killed driver: each ended trial's run ends as the trial did; a run
+        whose trial Tune no longer knows ends KILLED (outcome `lost`)."""
+        ended = {t.trial_id: t for t in trials if t.status in (Trial.TERMINATED, Trial.ERROR)}
+        for run in self.tracker.trial_runs():
+            if run.info.status != "RUNNING":
+                continue
+            trial_id = run.data.tags.get(TRIAL_TAG)
+            if trial_id in ended:
+                self._finish(ended[trial_id])
+            elif trial_id not in {t.trial_id for t in trials}:
+                self.tracker.finish_trial(run.info.run_id, "KILLED", "lost")
+
+
+class StudyCallback(tune.Callback):
+    """Reconciles the Optuna study with Tune when the experiment ends: a RUNNING Optuna trial whose Ray trial
+    ended gets that trial's best evaluation (or FAIL if it errored); one without a Ray trial is failed."""
+
+    def __init__(self, spec: SweepSpec):
+        self.spec = spec
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        import optuna
+
+        study = optuna.load_study(study_name=self.spec.name, storage=self.spec.study_storage)
+        by_id = {t.trial_id: t for t in trials}
+        for ot_trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            trial = by_id.get(ot_trial.user_attrs.get(RAY_TRIAL_ATTR))
+            if trial is not None and trial.status not in (Trial.TERMINATED, Trial.ERROR):
+                continue
+            values = [(trial.last_result or {}).get(m) for m in _study_metrics(self.spec)] if trial else [None]
+            if trial is None or trial.status == Trial.ERROR or None in values:
+                study.tell(ot_trial.number, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(ot_trial.number, values)
 
 
 def _init_ray(address: str | None) -> None:
@@ -139,16 +252,12 @@ def _init_ray(address: str | None) -> None:
         else:
             ray.init(include_dashboard=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        from stylediscover.errors import InputError
-
         raise InputError(address or "local Ray", f"cannot start or reach Ray ({exc})", "--address") from None
 
 
 def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
     """Runs the whole sweep, then selects and exports; returns the summary."""
     if (spec.storage / "spec.json").exists():
-        from stylediscover.errors import InputError
-
         raise InputError(spec.storage, f"a sweep named {spec.name!r} already exists here; continue it with "
                          f"`stylediscover sweep resume {spec.name}` or start another with --set name=NEW_NAME", "name")
     spec.storage.mkdir(parents=True, exist_ok=True)
@@ -166,24 +275,33 @@ def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
 
 
 def _run_config(spec: SweepSpec) -> tune.RunConfig:
+    callbacks = [MlflowCallback(spec)] + ([StudyCallback(spec)] if spec.search.algorithm.startswith("optuna") else [])
     return tune.RunConfig(name=spec.name, storage_path=str(spec.storage.parent),
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                          callbacks=[MlflowCallback(spec)], verbose=1)
+                          callbacks=callbacks, verbose=1)
 
 
 def load_saved_spec(name: str, storage_path: str) -> SweepSpec:
+    """The validated spec a sweep saved; a missing, empty or corrupt spec.json is refused naming the file."""
     path = Path(storage_path).resolve() / name / "spec.json"
     if not path.is_file():
-        from stylediscover.errors import InputError
-
         raise InputError(path, f"no sweep named {name!r} under {storage_path} (spec.json missing)")
-    return SweepSpec.model_validate(json.loads(path.read_text()))
+    try:
+        return SweepSpec.model_validate(json.loads(path.read_text()))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not a saved sweep spec ({'empty file' if not path.read_bytes().strip() else exc}); "
+                         "restore it or start the sweep again under another name") from None
+    except ValidationError as exc:
+        raise from_validation_error(path, exc) from None
 
 
 def resume_sweep(name: str, storage_path: str, address: str | None = None) -> dict:
     """Tuner.restore: finished trials are kept, unfinished and errored ones continue from checkpoints."""
     spec = load_saved_spec(name, storage_path)
+    if not tune.Tuner.can_restore(spec.storage):
+        raise InputError(spec.storage, "no Ray Tune state (tuner.pkl) to resume from: the sweep was stopped before "
+                         "Tune started; delete the folder and run the sweep again")
     _init_ray(address)
     trainable = tune.with_resources(tune.with_parameters(run_trial, base=spec.base.model_dump(mode="json")),
                                     {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
@@ -203,17 +321,31 @@ def trial_records(spec: SweepSpec) -> list[TrialRecord]:
             step=int(run.data.metrics.get("best_step", 0)),
             score=run.data.metrics.get("best_score", float("nan")),
             n_discovered=int(run.data.metrics.get("best_n_discovered", 0)),
-            outcome=run.data.tags.get("stylediscover.outcome", "running"),
+            outcome=run.data.tags.get(OUTCOME_TAG, "running"), error=run.data.tags.get(ERROR_TAG, ""),
             checkpoint=checkpoints[-1] if checkpoints else None,
             params={k: v for k, v in run.data.params.items() if k in spec.search_space}))
     return records
 
 
+def _failure(spec: SweepSpec, records: list[TrialRecord], best: TrialRecord | None) -> str | None:
+    """Why the sweep failed (its failed trials with their parameters and errors, or nothing to select), if it did."""
+    failed = [r for r in records if r.outcome == "failed"]
+    reasons = [f"trial {r.trial_id} {r.params} failed: {r.error}" for r in failed]
+    if best is None:
+        usable = [r for r in records if r.outcome in ("finished", "stopped_early")]
+        reasons.append(f"no trial to select: none of {len(records)} trials finished" if not usable else
+                       f"no trial to select: none of {len(usable)} finished trials matches the selection "
+                       f"({spec.selection.rule}, attention_only={spec.selection.attention_only})")
+    return "; ".join(reasons) or None
+
+
 def finish_sweep(spec: SweepSpec) -> dict:
-    """Selects the best trial, exports it to <storage>/best, records both on the parent MLflow run."""
+    """Selects the best trial, exports it to <storage>/best, records both on the parent MLflow run; raises
+    SweepFailed (after recording what could be) when a trial failed or nothing could be selected."""
     from stylediscover.plots import sweep_plot
 
     records = trial_records(spec)
+    kill_at("selection")
     best = select_best(records, spec.selection.rule, spec.selection.attention_only)
     front = pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")])
     plot = sweep_plot(records, front, spec.storage / "sweep.png")
@@ -229,8 +361,14 @@ def finish_sweep(spec: SweepSpec) -> dict:
             summary["confirmed"] = confirm(spec, out)
             confirmed = {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
             files.append(out / "confirmation.json")
+    failure = _failure(spec, records, best)
+    if failure:
+        summary["failure"] = failure
     (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    tracker_for(spec).finish_sweep(summary, files, confirmed)
+    tracker_for(spec).finish_sweep(summary, files, confirmed, "FINISHED" if best is not None else "FAILED")
+    if failure:
+        exported = f"; the best other trial, {best.trial_id}, was exported to {summary['export']}" if best else ""
+        raise SweepFailed(f"sweep {spec.name!r}: {failure}{exported}")
     return summary
 
 
@@ -245,8 +383,10 @@ def confirm(spec: SweepSpec, export: Path) -> dict:
     """The export's metrics on codes of selection.confirm_seed, computed by a Ray task with a trial's resources;
     the whole result goes to export/confirmation.json, the seed, N and both metrics are returned."""
     task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_assess_export)
-    result = ray.get(task.remote(str(export / "directions.safetensors"), spec.selection.confirm_samples,
-                                 spec.selection.confirm_seed, max(1, int(spec.resources.cpu))))
+    pending = task.remote(str(export / "directions.safetensors"), spec.selection.confirm_samples,
+                          spec.selection.confirm_seed, max(1, int(spec.resources.cpu)))
+    kill_at("confirm")
+    result = ray.get(pending)
     (export / "confirmation.json").write_text(json.dumps(result, indent=1) + "\n")
     return {k: result[k] for k in ("seed", "samples", "score", "n_discovered")}
 
@@ -255,5 +395,6 @@ def export_trial(record: TrialRecord, out: Path) -> Path:
     """Copies a trial's best evaluation (directions with manifest and .npy files, traversal grid, attention map,
     responses, metrics) from its last checkpoint to `out`."""
     shutil.copytree(record.checkpoint / "best", out, dirs_exist_ok=True)
+    kill_at("export")
     return out
 

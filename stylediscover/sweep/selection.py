@@ -15,6 +15,7 @@ class TrialRecord:
     step: int = 0
     checkpoint: Path | None = None
     params: dict = field(default_factory=dict)
+    error: str = ""
 
 
 RULES = {

@@ -3,7 +3,7 @@
 Runs are found again by tags (`stylediscover.sweep`, `stylediscover.trial_id`), so a resumed sweep
 reuses them instead of duplicating them, and metric steps already logged are skipped. Child run
 status: FINISHED (ran all steps), KILLED with tag `stylediscover.outcome=stopped_early` (stopped by
-the scheduler), FAILED (errored after its retries).
+the scheduler), FAILED (errored after its retries; tag `stylediscover.error` holds the trial's last error line).
 """
 
 import time
@@ -17,6 +17,7 @@ SWEEP_TAG = "stylediscover.sweep"
 TRIAL_TAG = "stylediscover.trial_id"
 ROLE_TAG = "stylediscover.role"
 OUTCOME_TAG = "stylediscover.outcome"
+ERROR_TAG = "stylediscover.error"
 PARAM_VALUE_LIMIT = 6000
 
 
@@ -82,18 +83,21 @@ class SweepTracker:
         for f in files:
             self.client.log_artifact(run_id, str(f), artifact_path)
 
-    def finish_trial(self, run_id: str, status: str, outcome: str) -> None:
-        self.client.set_tag(run_id, OUTCOME_TAG, outcome)
+    def finish_trial(self, run_id: str, status: str, outcome: str, error: str | None = None) -> None:
+        tags = [RunTag(OUTCOME_TAG, outcome)] + ([RunTag(ERROR_TAG, error[:PARAM_VALUE_LIMIT])] if error else [])
+        self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, status)
 
-    def finish_sweep(self, summary: dict[str, Any], files: list[Path], metrics: dict[str, float]) -> None:
-        """Records the selection as `best.*` tags and `metrics` on the parent run, attaches `files`, ends it."""
+    def finish_sweep(self, summary: dict[str, Any], files: list[Path], metrics: dict[str, float],
+                     status: str = "FINISHED") -> None:
+        """Records the selection as `best.*` tags and `metrics` on the parent run, attaches `files`, ends it
+        with `status`."""
         now = int(time.time() * 1000)
         self.client.log_batch(self.parent_id, tags=[RunTag(f"best.{k}", str(v)[:PARAM_VALUE_LIMIT])
                                                     for k, v in summary.items()],
                               metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
         self.log_artifacts(self.parent_id, files)
-        self.client.set_terminated(self.parent_id, "FINISHED")
+        self.client.set_terminated(self.parent_id, status)
 
     def trial_runs(self) -> list:
         return self.client.search_runs([self.experiment_id], f"tags.`{SWEEP_TAG}` = '{self.sweep}' and "

@@ -1,0 +1,86 @@
+"""Failure drills (evaluation/drills.py): a tiny sweep's driver is killed at each named point, then
+`stylediscover sweep resume` must finish it with nothing lost, duplicated or left RUNNING; an all-failing sweep must
+say why; a broken spec.json must be refused in one line.
+
+The drills are real `stylediscover` subprocesses with their own HOME and RAY_TMPDIR; they run three at a time
+(most of a drill is Ray and worker start-up, not compute) and every process they leave is killed by PID.
+"""
+
+import importlib.util
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import tiny_spec
+
+from stylediscover.cli import main
+from stylediscover.sweep.spec import SweepSpec
+
+ROOT = Path(__file__).parents[1]
+_spec = importlib.util.spec_from_file_location("drills", ROOT / "evaluation" / "drills.py")
+drills = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(drills)
+
+
+@pytest.fixture(scope="module")
+def results(tiny_world, tmp_path_factory) -> dict:
+    """Every kill-point drill and an all-failing sweep (its generator file truncated), run concurrently."""
+    root = tmp_path_factory.mktemp("drills")
+    broken = root / "broken.safetensors"
+    broken.write_bytes((tiny_world / "g.safetensors").read_bytes()[:-200])
+    base = tiny_spec(tiny_world, root)["base"] | {"steps": 6, "generator": str(broken)}
+    jobs = {point: (point, {}) for point in drills.KILL_POINTS}
+    jobs["failing"] = (None, {"max_failures": 0, "base": base})
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {key: pool.submit(drills.run_drill, tiny_world, root / key, point, **overrides)
+                   for key, (point, overrides) in jobs.items()}
+        return {key: f.result() for key, f in futures.items()}
+
+
+@pytest.mark.parametrize("point", drills.KILL_POINTS)
+def test_killed_driver_then_resume_finishes(results, point):
+    r = results[point]
+    assert r["killed"], f"the driver was not killed at {point}: exit {r['run_rc']}\n{r['output'][-3000:]}"
+    assert r["resume_rc"] == 0, r["output"][-3000:]
+    assert len(r["tune_ids"]) == r["planned"] and set(r["tune_ids"].values()) == {1}, r["tune_ids"]
+    assert r["finished"] == r["planned"]
+    assert r["run_ids"] == set(r["tune_ids"]) and r["duplicate_runs"] == 0
+    assert r["stuck_runs"] == 0 and r["run_statuses"] == {"FINISHED": r["planned"]}
+    assert r["optuna"] == {"COMPLETE": r["finished"]}
+    assert r["selection"] and "best trial" in r["output"]
+
+
+def test_all_failing_sweep_exits_non_zero_with_the_trials_error(results):
+    r = results["failing"]
+    assert r["run_rc"] == 2, r["output"][-3000:]
+    error = [line for line in r["output"].splitlines() if line.startswith("error: ")]
+    assert len(error) == 1, r["output"][-3000:]
+    assert "failed: " in error[0] and "loss.form" in error[0] and "no trial to select" in error[0]
+    assert r["run_statuses"] == {"FAILED": 1} or r["run_statuses"] == {"FAILED": r["planned"]}
+    assert all(e and e in error[0] for e in r["run_errors"]), (r["run_errors"], error[0])
+    assert r["optuna"]["RUNNING"] == 0 and not r["selection"]
+
+
+def _resume(storage: Path, name: str):
+    """`sweep resume` in-process: the refusals come before Ray starts."""
+    return CliRunner().invoke(main, ["sweep", "resume", name, "--storage-path", str(storage)])
+
+
+@pytest.mark.parametrize("content", ["", "{not json", json.dumps({"name": "x"}), "\udcff"])
+def test_broken_spec_json_is_refused_in_one_line(tmp_path, content):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "spec.json").write_text(content, errors="surrogateescape")
+    out = _resume(tmp_path, "s")
+    assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+    assert out.output.startswith(f"error: {tmp_path / 's' / 'spec.json'}: "), out.output
+
+
+def test_sweep_without_tune_state_is_refused_in_one_line(tiny_world, tmp_path):
+    (tmp_path / "s").mkdir()
+    spec = SweepSpec.model_validate(drills.drill_spec(tiny_world, tmp_path, "s"))
+    (tmp_path / "s" / "spec.json").write_text(spec.model_dump_json())
+    out = _resume(tmp_path, "s")
+    assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+    assert out.output.startswith(f"error: {tmp_path / 's'}: no Ray Tune state"), out.output
