@@ -17,6 +17,10 @@ class InputError(StylediscoverError):
         where = f"{source}: {field}" if field else str(source)
         super().__init__(f"{where}: {self.problem}")
 
+    def __reduce__(self):
+        """Pickled by its parts, so that it crosses process boundaries (a Ray trial's error) intact."""
+        return type(self), (self.source, self.problem, self.field)
+
 
 class DownloadError(StylediscoverError):
     """A known checkpoint could not be downloaded or failed its checksum."""

@@ -45,3 +45,4 @@ def test_out_of_range_numbers_are_usage_errors(args, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "Traceback" not in result.output and "Invalid value" in result.output
     assert not list(tmp_path.iterdir())
+
