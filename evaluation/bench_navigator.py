@@ -45,12 +45,30 @@ def reference_config(variant: str, root: Path, threads: int, micro_batch: int, *
                        threads=threads, micro_batch=micro_batch, **changes)
 
 
+def build(cfg):
+    """The trial of `cfg` and a function running one optimiser step of it (returns the loss)."""
+    import torch
+
+    from stylediscover.trainer import Trial, training_loss
+
+    trial = Trial(cfg)
+    opt = torch.optim.Adam(trial.parameters(), lr=cfg.lr, betas=cfg.betas)
+
+    def step():
+        loss = training_loss(trial)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return trial, step
+
+
 def measure(setting: str, variant: str, steps: int, threads: int, micro_batch: int) -> dict:
     """Runs in a subprocess: builds the trial, times `steps` optimiser steps after one warm-up."""
     import torch
 
     from stylediscover.config import TrainConfig
-    from stylediscover.trainer import Trial, training_loss
 
     torch.set_num_threads(threads)
     if setting == "reference":
@@ -61,15 +79,7 @@ def measure(setting: str, variant: str, steps: int, threads: int, micro_batch: i
         cfg = TrainConfig.model_validate(yaml.safe_load((HERE.parent / "configs" / "shapes-binary.yaml").read_text())
                                          | {"loss": {"variant": variant, "diversity_weight": 0.1}, "threads": threads,
                                             "micro_batch": micro_batch})
-    trial = Trial(cfg)
-    opt = torch.optim.Adam(trial.parameters(), lr=cfg.lr, betas=cfg.betas)
-
-    def step() -> None:
-        loss = training_loss(trial)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    _, step = build(cfg)
     step()
     start = time.perf_counter()
     for _ in range(steps):

@@ -21,31 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import tiny_config, tiny_spec  # noqa: E402
+from conftest import tiny_config, tiny_spec, write_tiny_world  # noqa: E402
 
 from stylediscover.sweep.runner import KILL_POINTS  # noqa: E402
 
 TRIALS = 2
-
-
-def build_world(root: Path) -> Path:
-    """The 16 px generator, discriminator and predictor of tests/conftest.py's `tiny_world`, as files."""
-    import torch
-
-    from stylediscover.generators import Generator, GeneratorConfig, save_native
-    from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
-    from stylediscover.predictor import AttributePredictor, PredictorConfig, save_predictor
-    from stylediscover.shapes.train_predictor import shapes_heads
-
-    root.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    g = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=16, channels={4: 16, 8: 16, 16: 8}, mapping_layers=2))
-    save_native(g, root / "g.safetensors")
-    save_native(Discriminator(DiscriminatorConfig(resolution=16, channels={16: 8, 8: 16, 4: 16})),
-                root / "d.safetensors")
-    save_predictor(AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=16, channels=(8, 8, 8),
-                                                      hidden=16)).eval(), root / "p.safetensors")
-    return root
 
 
 def drill_spec(world: Path, storage: Path, name: str, **overrides) -> dict:
@@ -156,7 +136,7 @@ def main() -> None:
     from machine import describe
 
     with tempfile.TemporaryDirectory(prefix="sd-drills-") as tmp:
-        world = build_world(Path(tmp) / "world")
+        world = write_tiny_world(Path(tmp) / "world")
         with ThreadPoolExecutor(max_workers=3) as pool:
             rows = list(pool.map(lambda point: run_drill(world, Path(tmp) / point, point), KILL_POINTS))
     out = ROOT / "evaluation" / "results" / "drills.md"

@@ -36,6 +36,9 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+
+from bench_navigator import build, reference_config  # noqa: E402
+
 TEST_SEED = 777
 DATASHEET_TFLOPS = {"NVIDIA H200": {"fp32": 67, "tf32": 495, "bf16": 989},
                     "NVIDIA H100 80GB HBM3": {"fp32": 67, "tf32": 495, "bf16": 989}}
@@ -107,7 +110,6 @@ def ffhq512_config(variant: str, root: Path, smoke: bool, **changes):
 
 
 def setting_config(setting: str, variant: str, root: Path, smoke: bool, **changes):
-    from bench_navigator import reference_config
 
     if setting == "reference" and not smoke:
         return reference_config(variant, root, changes.pop("threads", 4), 0, **changes)
@@ -117,24 +119,6 @@ def setting_config(setting: str, variant: str, root: Path, smoke: bool, **change
 def images_per_step(cfg) -> int:
     """Synthesised images per training step: binary B originals + 1.5·B edits; prototype 2·B edits."""
     return int(2.5 * cfg.batch) if cfg.loss.variant == "binary" else 2 * cfg.batch
-
-
-def build(cfg):
-    import torch
-
-    from stylediscover.trainer import Trial, training_loss
-
-    trial = Trial(cfg)
-    opt = torch.optim.Adam(trial.parameters(), lr=cfg.lr, betas=cfg.betas)
-
-    def step() -> float:
-        loss = training_loss(trial)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return trial, step
 
 
 def time_steps(step, n: int) -> float:

@@ -32,8 +32,12 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
-    """A 16 px generator, its discriminator and a predictor with the shapes heads, as files."""
-    root = tmp_path_factory.mktemp("world")
+    return write_tiny_world(tmp_path_factory.mktemp("world"))
+
+
+def write_tiny_world(root: Path) -> Path:
+    """A 16 px generator, its discriminator and a predictor with the shapes heads, as files under `root`."""
+    root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     g = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=16, channels={4: 16, 8: 16, 16: 8}, mapping_layers=2))
     save_native(g, root / "g.safetensors")
