@@ -98,14 +98,14 @@ def direction_entries(responses: torch.Tensor, attention: torch.Tensor, attribut
         top = row.topk(min(2, len(row)))
         best, response = int(top.indices[0]), float(top.values[0])
         runner_up = float(top.values[1]) if len(row) > 1 else 0.0
-        margin = response / runner_up if runner_up > 0 else float("inf")
+        margin = response / runner_up if runner_up > 0 else None  # None: nothing else responds
         quality = ("inactive" if response < QUALITY_THRESHOLDS["inactive_below"] else
-                   "clean" if margin >= QUALITY_THRESHOLDS["clean_margin"] else "entangled")
+                   "clean" if margin is None or margin >= QUALITY_THRESHOLDS["clean_margin"] else "entangled")
         first, last = layer_range(attention[k])
         entries.append({"index": k, "dominant_attribute": attributes[best], "response": response,
                         "scale": float(scales[k]), "responses": [float(x) for x in row], "layers": [first, last],
                         "runner_up": attributes[int(top.indices[1])] if len(row) > 1 else None,
-                        "margin": margin if margin != float("inf") else None, "quality": quality})
+                        "margin": margin, "quality": quality})
     return entries
 
 
@@ -125,8 +125,9 @@ def display_order(entries: list[dict]) -> list[int]:
 
 @torch.no_grad()
 def export_directions(path: Path, navigator, generator, generator_info: dict, config: dict, responses: torch.Tensor,
-                      attributes: list[str], metrics: dict, scales: torch.Tensor) -> Path:
-    """Writes the three parts of the format for `navigator` evaluated at the generator's w_avg."""
+                      attributes: list[str], metrics: dict, scales: torch.Tensor) -> dict:
+    """Writes the three parts of the format for `navigator` evaluated at the generator's w_avg; returns the
+    manifest."""
     w_avg = generator.mapping.w_avg.view(1, 1, -1).expand(1, generator.num_ws, -1)
     deltas = navigator.all_deltas(w_avg)[0]
     attention = navigator.attention(w_avg)
@@ -152,7 +153,7 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
                 "attributes": attributes, "directions": entries, "quality_thresholds": QUALITY_THRESHOLDS,
                 "metrics": metrics}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    return manifest
 
 
 def load_directions(path: Path, generator=None) -> Directions:

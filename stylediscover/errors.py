@@ -26,6 +26,12 @@ class DownloadError(StylediscoverError):
     """A known checkpoint could not be downloaded or failed its checksum."""
 
 
+def summary(exc: BaseException) -> str:
+    """'TypeName: first line of its message' (at most 200 characters of it), for one-line errors."""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"
+
+
 def from_validation_error(source: str | Path, exc: ValidationError, prefix: str = "") -> InputError:
     """The first pydantic validation problem as an InputError naming its dotted field."""
     err = exc.errors()[0]

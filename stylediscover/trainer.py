@@ -20,7 +20,7 @@ from stylediscover import precision
 from stylediscover.baselines import ganspace_directions, sefa_directions, w_pca
 from stylediscover.builtin import resolve_builtin
 from stylediscover.config import TrainConfig
-from stylediscover.directions import direction_entries, display_order, export_directions, row_label
+from stylediscover.directions import display_order, export_directions, row_label
 from stylediscover.errors import InputError
 from stylediscover.features import FeatureNetwork, load_features
 from stylediscover.generators import Generator, generator_path, load_generator
@@ -80,8 +80,12 @@ class Trial:
 
     def _features_of_codes(self, ws: torch.Tensor) -> list[torch.Tensor]:
         with precision.autocast(self.precision, ws.device):
-            feats = self.features(self.generator.synthesis(ws, noise_mode="const"))
-        return [f.float() for f in feats]
+            return self.features_of_images(self.generator.synthesis(ws, noise_mode="const"))
+
+    def features_of_images(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """F(images) for images [B, 3, H, W] in the trial's precision: float32 [B, C, H, W] per feature layer."""
+        with precision.autocast(self.precision, images.device):
+            return [f.float() for f in self.features(images)]
 
     def render_features(self, ws: torch.Tensor) -> list[torch.Tensor]:
         """F(G(ws)) for ws [B, L, d] in the trial's precision (compiled when cfg.compile): float32 [B, C, H, W]
@@ -147,10 +151,8 @@ def training_loss(trial: Trial) -> torch.Tensor:
         d = nav(ws, k) * (s / 2)
         feats = image_features(trial, torch.cat([ws + d, ws - d]))
         deltas = [plus - minus for plus, minus in (f.chunk(2) for f in feats)]
-        with precision.autocast(trial.precision, dev):
-            images = trial.prototypes(mirror=cfg.loss.mirror_prototypes, coin=cfg.loss.mirror_coin)
-            proto_feats = [f.float() for f in trial.features(images)]
-        loss = prototype_loss(deltas, proto_feats, k, cfg.loss)
+        prototypes = trial.prototypes(mirror=cfg.loss.mirror_prototypes, coin=cfg.loss.mirror_coin)
+        loss = prototype_loss(deltas, trial.features_of_images(prototypes), k, cfg.loss)
     if cfg.loss.diversity_weight > 0:
         loss = loss + cfg.loss.diversity_weight * diversity(nav.all_deltas(ws))
     return loss
@@ -175,14 +177,13 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": mcfg.scale}
     (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
         {"attributes": names, "scales": scales.tolist(), "responses": responses.tolist()}, indent=1) + "\n")
-    w_avg = trial.generator.mapping.w_avg.view(1, 1, -1).expand(1, trial.generator.num_ws, -1)
-    attention = nav.attention(w_avg)
-    entries = direction_entries(responses, (attention[0] if attention.dim() == 3 else attention).cpu(), names, scales)
+    manifest = export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
+                                 cfg.model_dump(), responses, names, metrics, scales)
+    entries = manifest["directions"]
     traversal_grid(trial.generator, nav.all_deltas, scales, cfg.eval.grid_strengths, cfg.eval.grid_seed,
                    run_dir / f"traversal-{step:06d}.png", [row_label(e) for e in entries], display_order(entries))
+    w_avg = trial.generator.mapping.w_avg.view(1, 1, -1).expand(1, trial.generator.num_ws, -1)
     attention_heatmap(nav, run_dir / f"attention-{step:06d}.png", dominant_attributes(responses, names), w_avg)
-    export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
-                      cfg.model_dump(), responses, names, metrics, scales)
     return metrics
 
 

@@ -5,7 +5,6 @@ extra string fields the writer adds (e.g. `source`, `step`).
 """
 
 import json
-import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,9 +22,8 @@ M = TypeVar("M", bound=nn.Module)
 
 def save_atomically(state: dict, path: Path) -> None:
     """torch.save to a temporary file, then rename: an interruption never leaves a half-written checkpoint."""
-    tmp = Path(path).with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(Path(path)) as tmp:
+        torch.save(state, tmp)
 
 
 def save_network(network: nn.Module, path: Path, tag: str, **metadata: str) -> None:

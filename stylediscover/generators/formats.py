@@ -4,7 +4,7 @@ import struct
 from enum import Enum
 from pathlib import Path
 
-from stylediscover.errors import InputError
+from stylediscover.errors import InputError, summary
 from stylediscover.generators.native import load_native
 from stylediscover.generators.network import Generator
 from stylediscover.generators.nvidia_pickle import load_nvidia_pickle
@@ -59,5 +59,4 @@ def load_checkpoint(path: Path) -> Generator:
     try:
         return LOADERS[fmt](Path(path))
     except MALFORMED as exc:
-        raise InputError(path, f"malformed {fmt.value} checkpoint ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+        raise InputError(path, f"malformed {fmt.value} checkpoint ({summary(exc)})") from None

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from stylediscover.errors import InputError, from_validation_error
+from stylediscover.errors import InputError, from_validation_error, summary
 from stylediscover.generators.network import Generator, GeneratorConfig
 from stylediscover.generators.safe_pickle import TENSOR_GLOBALS, read_legacy, refusing, scan
 from stylediscover.weights import build_module
@@ -113,8 +113,8 @@ def _read_checkpoint(path: Path) -> Any:
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 (torch raises many types for corrupt or unsafe files)
-            raise InputError(path, f"cannot read as a torch checkpoint with weights_only=True "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+            problem = f"cannot read as a torch checkpoint with weights_only=True ({summary(exc)})"
+            raise InputError(path, problem) from None
     with open(path, "rb") as f:
         return refusing(str(path), lambda: read_legacy(f, path.stat().st_size, _LEGACY_GLOBALS))
 

@@ -13,6 +13,7 @@ Violations raise InputError naming the file.
 """
 
 import io
+import math
 import pickle
 import pickletools
 import struct
@@ -24,7 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from stylediscover.errors import InputError
+from stylediscover.errors import InputError, summary
 
 MAX_OPCODES = 2_000_000
 MAX_DEPTH = 100
@@ -109,7 +110,7 @@ def scan(f: BinaryIO, end: int, check_global: Callable[[str, str], Any]) -> None
                 stack.append(items[0] if name == "BUILD" else [depth])
                 if name == "BUILD":
                     items[0][0] = max(items[0][0], depth)
-            elif name in ("POP",):
+            elif name == "POP":
                 stack.pop()
             elif name == "DUP":
                 stack.append(stack[-1])
@@ -170,7 +171,7 @@ def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_g
     size, stride = _ints(size, "size"), _ints(stride, "stride")
     if len(size) != len(stride) or not isinstance(offset, int) or offset < 0:
         raise _Refused("tensor size, stride and offset do not fit together")
-    numel = int(np.prod(size, dtype=object)) if size else 1
+    numel = math.prod(size)
     available = storage.size() - offset
     if numel and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage.size():
         raise _Refused(f"a tensor of size {size} reaches past its storage of {storage.size()} elements")
@@ -298,5 +299,4 @@ def refusing(source: str, action: Callable[[], Any]) -> Any:
         raise InputError(source, str(exc)) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError,
             RuntimeError, OverflowError, struct.error, MemoryError, RecursionError, UnicodeDecodeError) as exc:
-        raise InputError(source, f"corrupt or malformed pickle ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+        raise InputError(source, f"corrupt or malformed pickle ({summary(exc)})") from None
