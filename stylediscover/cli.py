@@ -405,7 +405,8 @@ def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
       stylediscover sweep resume quickstart-20261126-101500
     """
     from stylediscover.sweep.preflight import preflight
-    from stylediscover.sweep.runner import load_saved_spec, resume_sweep
+    from stylediscover.sweep.records import load_saved_spec
+    from stylediscover.sweep.runner import resume_sweep
 
     spec = load_saved_spec(name, storage_path)
     preflight(spec, spec.storage / "spec.json", address)
@@ -444,7 +445,7 @@ def sweep_status(name: str, storage_path: str) -> None:
     Example:
       stylediscover sweep status quickstart-20261126-101500   # make quickstart names it quickstart-<time>
     """
-    from stylediscover.sweep.runner import load_saved_spec, trial_records
+    from stylediscover.sweep.records import load_saved_spec, trial_records
 
     records = trial_records(load_saved_spec(name, storage_path))
     click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
@@ -464,7 +465,7 @@ def sweep_best(name: str, storage_path: str) -> None:
     Example:
       stylediscover sweep best quickstart-20261126-101500
     """
-    from stylediscover.sweep.runner import load_saved_spec, trial_records
+    from stylediscover.sweep.records import load_saved_spec, trial_records
     from stylediscover.sweep.selection import pareto_front, select_best
 
     spec = load_saved_spec(name, storage_path)
@@ -500,7 +501,8 @@ def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
 
     from stylediscover.errors import InputError
     from stylediscover.outputs import check_outputs
-    from stylediscover.sweep.runner import export_trial, load_saved_spec, trial_records
+    from stylediscover.sweep.records import load_saved_spec, trial_records
+    from stylediscover.sweep.runner import export_trial
     from stylediscover.sweep.selection import select_best
 
     check_outputs([out], force)

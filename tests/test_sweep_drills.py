@@ -36,7 +36,29 @@ def results(tiny_world, tmp_path_factory) -> dict:
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {key: pool.submit(drills.run_drill, tiny_world, root / key, point, **overrides)
                    for key, (point, overrides) in jobs.items()}
+        futures["concurrent"] = pool.submit(drills.run_concurrent, tiny_world, root / "concurrent", _fresh_postgres())
+        futures["disk_full"] = pool.submit(drills.run_disk_full, tiny_world, root / "disk_full")
         return {key: f.result() for key, f in futures.items()}
+
+
+def _fresh_postgres() -> str | None:
+    """A new, empty database on the local PostgreSQL (127.0.0.1:5432, trust auth), or None when none answers."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    name = f"sd_drill_{uuid.uuid4().hex[:8]}"
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT",
+                           connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    except OperationalError:
+        return None
+    finally:
+        engine.dispose()
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
 @pytest.mark.parametrize("point", drills.KILL_POINTS)
@@ -61,6 +83,32 @@ def test_all_failing_sweep_exits_non_zero_with_the_trials_error(results):
     assert r["run_statuses"] == {"FAILED": 1} or r["run_statuses"] == {"FAILED": r["planned"]}
     assert all(e and e in error[0] for e in r["run_errors"]), (r["run_errors"], error[0])
     assert r["optuna"]["RUNNING"] == 0 and not r["selection"]
+
+
+def test_two_sweeps_at_once_share_storage_and_stores(results):
+    """Two sweeps started at the same moment, one storage folder, one new MLflow store and (PostgreSQL permitting)
+    one new Optuna database: both finish with nothing lost or mixed; a third with one of their names is refused."""
+    a, b, refused = results["concurrent"]
+    for r in (a, b):
+        assert r["run_rc"] == 0, r["output"][-3000:]
+        assert r["finished"] == r["planned"] and r["runs"] == r["planned"] and r["duplicate_runs"] == 0
+        assert r["parents"] == 1 and r["stuck_runs"] == 0 and r["optuna"] == {"COMPLETE": r["planned"]}
+        assert r["selection"]
+    assert refused["run_rc"] == 2 and refused["output"].count("\n") == 1, refused["output"][-3000:]
+    assert "already exists" in refused["output"]
+
+
+def test_storage_filling_up_pauses_the_sweep_and_resume_finishes_it(results):
+    r = results["disk_full"]
+    if r is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    errors = [line for line in r["first_output"].splitlines() if line.startswith("error: ")]
+    assert r["run_rc"] == 2 and len(errors) == 1 and "paused" in errors[0] and "sweep resume" in errors[0], \
+        r["first_output"][-3000:]
+    assert "Traceback" not in r["first_output"]
+    assert r["resume_rc"] == 0, r["output"][-3000:]
+    assert r["finished"] == r["planned"] and r["duplicate_runs"] == 0 and r["stuck_runs"] == 0
+    assert r["optuna"] == {"COMPLETE": r["planned"]} and r["selection"]
 
 
 def _resume(storage: Path, name: str):

@@ -69,9 +69,14 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     _, trials_after, parents_after = child_runs(spec)
     assert len(trials_after) == 3 and len(parents_after) == 1
 
+    assert json.loads((spec.storage / "spec.json").read_text())["storage_path"] == str(tmp_path / "store")
     runner = CliRunner()
-    status = runner.invoke(main, ["sweep", "status", "tiny", "--storage-path", str(tmp_path / "store")])
+    before = _snapshot(tmp_path / "store", spec)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)  # the storage path relative to where the command runs
+        status = runner.invoke(main, ["sweep", "status", "tiny", "--storage-path", "store"])
     assert status.exit_code == 0 and status.output.count("\n") == 4, status.output
+    assert _snapshot(tmp_path / "store", spec) == before, "sweep status wrote files or runs"
     best_out = runner.invoke(main, ["sweep", "best", "tiny", "--storage-path", str(tmp_path / "store")])
     assert summary["trial_id"] in best_out.output and "on fresh codes (seed 1" in best_out.output, best_out.output
     out = tmp_path / "exported"
@@ -79,6 +84,43 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
                                     "--out", str(out)])
     assert exported.exit_code == 0, exported.output
     assert json.loads((out / "directions.json").read_text())["metrics"]["score"] == summary["score"]
+
+
+def _snapshot(folder, spec) -> tuple:
+    """Every file under `folder` (but the SQLite store, whose pages a reader may touch) and the MLflow run count."""
+    files = sorted(str(p) for p in folder.rglob("*") if p.name != "mlflow.db")
+    client = MlflowClient(spec.tracking_uri)
+    return files, len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
+
+
+def test_read_only_commands_create_nothing(tiny_world, tmp_path):
+    """A sweep folder with a spec but no MLflow store yet: status and best refuse in one line and create nothing."""
+    from stylediscover.sweep.spec import SweepSpec
+
+    spec = SweepSpec.model_validate(tiny_spec(tiny_world, tmp_path))
+    spec.storage.mkdir()
+    (spec.storage / "spec.json").write_text(spec.model_dump_json())
+    for command in ("status", "best"):
+        out = CliRunner().invoke(main, ["sweep", command, "tiny", "--storage-path", str(tmp_path)])
+        assert out.exit_code == 2 and out.output.count("\n") == 1 and "no MLflow store" in out.output, out.output
+    assert sorted(p.name for p in spec.storage.iterdir()) == ["spec.json"]
+
+
+def test_sweeps_of_one_name_in_two_folders_never_share_runs(tmp_path):
+    from stylediscover.sweep.tracking import SweepTracker
+
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = SweepTracker(uri, "e", "same", str(tmp_path / "a" / "same"))
+    second = SweepTracker(uri, "e", "same", str(tmp_path / "b" / "same"))
+    assert first.parent_id != second.parent_id
+    first.trial_run("t1", {"x": 1})
+    assert [r.data.tags["stylediscover.trial_id"] for r in first.trial_runs()] == ["t1"] and not second.trial_runs()
+    again = SweepTracker(uri, "e", "same", str(tmp_path / "a" / "same"), create=False)
+    assert again.parent_id == first.parent_id
+    from stylediscover.errors import InputError
+
+    with pytest.raises(InputError, match="no MLflow run of sweep 'same' stored in"):
+        SweepTracker(uri, "e", "same", str(tmp_path / "c" / "same"), create=False)
 
 
 def test_existing_sweep_name_is_refused_before_work(tiny_world, tmp_path):

@@ -208,6 +208,7 @@ CASES = [
     pytest.param(setting("storage_path", "/proc/stylediscover-sweeps"), [], "storage_path", "cannot write in /proc",
                  id="storage-under-proc"),
     pytest.param(setting("storage_path", "sweeps\0x"), [], "storage_path", "not a usable path", id="storage-nul"),
+    pytest.param(setting("storage_path", "/tmp/it's"), [], "storage_path", "holds a '", id="storage-quote"),
     # MLflow tracking URI
     pytest.param(setting("mlflow.tracking_uri", "ftp://host/mlflow"), [], "mlflow.tracking_uri", "unknown scheme",
                  id="mlflow-unknown-scheme"),

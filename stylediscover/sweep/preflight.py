@@ -46,6 +46,9 @@ def preflight(spec: SweepSpec, source: str | Path, address: str | None = None) -
         storage = spec.storage
     except (OSError, ValueError, RuntimeError) as exc:
         raise InputError(source, f"not a usable path ({exc})", "storage_path") from None
+    if "'" in str(storage):
+        raise InputError(source, f"{storage} holds a ' (the sweep's MLflow runs are found by this path)",
+                         "storage_path")
     _check_folder(storage, source, "storage_path")
     _check_tracking(spec, source)
     if spec.search.algorithm.startswith("optuna"):

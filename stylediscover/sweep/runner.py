@@ -18,23 +18,29 @@ import json
 import os
 import shutil
 import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ray
-from pydantic import ValidationError
 from ray import tune
+from ray.tune import ExperimentAnalysis
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from stylediscover.assessment import assess
-from stylediscover.errors import InputError, StylediscoverError, from_validation_error
+from stylediscover.errors import InputError, StylediscoverError
 from stylediscover.metrics import objective
+from stylediscover.sweep.preflight import MIN_FREE_BYTES
+from stylediscover.sweep.records import load_saved_spec, tracker_for, trial_records
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
-from stylediscover.sweep.tracking import ERROR_TAG, OUTCOME_TAG, TRIAL_TAG, SweepTracker
+from stylediscover.sweep.stores import exclusive
+from stylediscover.sweep.tracking import TRIAL_TAG, SweepTracker
 from stylediscover.sweep.trial import run_trial
 
 BEST_FILES = ("directions.safetensors", "directions.json", "traversal.png", "attention.png", "metrics.json")
@@ -52,10 +58,6 @@ def kill_at(point: str) -> None:
     sweep at a named moment instead of after a sleep. Does nothing when the variable is unset."""
     if os.environ.get("STYLEDISCOVER_KILL_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def tracker_for(spec: SweepSpec) -> SweepTracker:
-    return SweepTracker(spec.tracking_uri, spec.mlflow.experiment, spec.name, spec.artifact_location)
 
 
 def _tune_space(spec: SweepSpec) -> dict[str, Any]:
@@ -112,7 +114,8 @@ def _searcher(spec: SweepSpec):
         return None
     import optuna
 
-    storage = optuna.storages.RDBStorage(spec.study_storage)
+    with exclusive(spec.study_storage):  # creates the study database's tables when missing
+        storage = optuna.storages.RDBStorage(spec.study_storage)
     if spec.search.algorithm == "optuna_multi":
         searcher = GuardedOptunaSearch(metric=["best_score", "best_n_discovered"], mode=["max", "max"],
                                        storage=storage, study_name=spec.name, seed=spec.search.seed,
@@ -220,6 +223,23 @@ class MlflowCallback(tune.Callback):
                 self.tracker.finish_trial(run.info.run_id, "KILLED", "lost")
 
 
+class DiskSpaceCallback(tune.Callback):
+    """Pauses the sweep as Ctrl-C does (Tune saves its state one last time; unfinished trials stay resumable) once
+    its storage has under MIN_FREE_BYTES free, before checkpoints, Tune's state or the embedded stores fail to be
+    written. Looks at most once a second."""
+
+    def __init__(self, storage: Path):
+        self.storage, self.checked, self.paused = storage, 0.0, False
+
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if self.paused or time.monotonic() - self.checked < 1.0:
+            return
+        self.checked = time.monotonic()
+        if shutil.disk_usage(self.storage).free < MIN_FREE_BYTES:
+            self.paused = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 class StudyCallback(tune.Callback):
     """Reconciles the Optuna study with Tune when the experiment ends: a RUNNING Optuna trial whose Ray trial
     ended gets that trial's best evaluation (or FAIL if it errored); one without a Ray trial is failed."""
@@ -243,8 +263,12 @@ class StudyCallback(tune.Callback):
                 study.tell(ot_trial.number, values)
 
 
-def _init_ray(address: str | None) -> None:
+@contextmanager
+def _ray(address: str | None) -> Iterator[None]:
+    """Connects to the cluster at `address`, or starts a local Ray of this driver's own (two sweeps started at once
+    each get one) that is shut down, with all its processes, when the sweep returns or raises."""
     if ray.is_initialized():
+        yield
         return
     try:
         if address:
@@ -253,47 +277,88 @@ def _init_ray(address: str | None) -> None:
             ray.init(include_dashboard=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise InputError(address or "local Ray", f"cannot start or reach Ray ({exc})", "--address") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def _disk_guard(spec: SweepSpec) -> Iterator[None]:
+    """Turns any failure while the sweep's storage has under MIN_FREE_BYTES free (Tune's state, checkpoints, the
+    embedded stores cannot be written) into one line that says so; `sweep resume` continues once space is freed."""
+    try:
+        yield
+    except SweepFailed:
+        raise
+    except Exception as exc:
+        free = shutil.disk_usage(spec.storage).free
+        if free >= MIN_FREE_BYTES and "disk is full" not in str(exc) and "No space left" not in str(exc):
+            raise
+        raise SweepFailed(f"sweep {spec.name!r} stopped: the disk holding {spec.storage} is full ({free >> 20} MiB "
+                          f"free); free space, then `stylediscover sweep resume {spec.name} --storage-path "
+                          f"{spec.storage.parent}` continues it") from None
+
+
+def _fit(spec: SweepSpec, tuner: tune.Tuner) -> None:
+    """Runs the experiment; a sweep that ends with started trials unfinished (Ctrl-C, or paused by
+    DiskSpaceCallback) raises SweepFailed saying why and how to continue, instead of selecting among them."""
+    tuner.fit()
+    trials = ExperimentAnalysis(str(spec.storage)).trials  # as saved: what a resume continues
+    unfinished = sum(t.status not in (Trial.TERMINATED, Trial.ERROR) for t in trials)
+    if unfinished:
+        free = shutil.disk_usage(spec.storage).free
+        why = (f"its storage {spec.storage} has {free >> 20} MiB free, under the {MIN_FREE_BYTES >> 20} MiB a sweep "
+               "needs: free space" if free < MIN_FREE_BYTES else "it was interrupted")
+        raise SweepFailed(f"sweep {spec.name!r} paused with {unfinished} of {len(trials)} started trials unfinished: "
+                          f"{why}, then `stylediscover sweep resume {spec.name} --storage-path {spec.storage.parent}` "
+                          "continues it")
+
+
+def _claim(spec: SweepSpec) -> None:
+    """Writes spec.json, complete or not at all, and only if no sweep of this name holds the folder: the file is
+    hard-linked into place, which fails when it exists, so of two sweeps started at once with one name, one runs
+    and the other is refused before writing anything else."""
+    path = spec.storage / "spec.json"
+    refusal = (f"a sweep named {spec.name!r} already exists here; continue it with `stylediscover sweep resume "
+               f"{spec.name}` or start another with --set name=NEW_NAME")
+    if path.exists():
+        raise InputError(spec.storage, refusal, "name")
+    tmp = spec.storage / f".spec-{os.getpid()}.json"
+    try:
+        spec.storage.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(spec.model_dump_json(indent=2) + "\n")
+        os.link(tmp, path)
+    except FileExistsError:
+        raise InputError(spec.storage, refusal, "name") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot be written ({exc.strerror})", "storage_path") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
     """Runs the whole sweep, then selects and exports; returns the summary."""
-    if (spec.storage / "spec.json").exists():
-        raise InputError(spec.storage, f"a sweep named {spec.name!r} already exists here; continue it with "
-                         f"`stylediscover sweep resume {spec.name}` or start another with --set name=NEW_NAME", "name")
-    spec.storage.mkdir(parents=True, exist_ok=True)
-    (spec.storage / "spec.json").write_text(spec.model_dump_json(indent=2) + "\n")
-    _init_ray(address)
+    spec = spec.model_copy(update={"storage_path": str(spec.storage.parent)})  # found from any directory later
+    _claim(spec)
     trainable = tune.with_resources(tune.with_parameters(run_trial, base=spec.base.model_dump(mode="json")),
                                     {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     searcher = _searcher(spec)
     tune_config = tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec), num_samples=spec.num_samples,
                                   max_concurrent_trials=None if searcher else spec.max_concurrent)
-    tuner = tune.Tuner(trainable, param_space=_tune_space(spec), tune_config=tune_config,
-                       run_config=_run_config(spec))
-    tuner.fit()
-    return finish_sweep(spec)
+    with _ray(address), _disk_guard(spec):
+        _fit(spec, tune.Tuner(trainable, param_space=_tune_space(spec), tune_config=tune_config,
+                              run_config=_run_config(spec)))
+        return finish_sweep(spec)
 
 
 def _run_config(spec: SweepSpec) -> tune.RunConfig:
-    callbacks = [MlflowCallback(spec)] + ([StudyCallback(spec)] if spec.search.algorithm.startswith("optuna") else [])
+    callbacks = [MlflowCallback(spec), DiskSpaceCallback(spec.storage)]
+    callbacks += [StudyCallback(spec)] if spec.search.algorithm.startswith("optuna") else []
     return tune.RunConfig(name=spec.name, storage_path=str(spec.storage.parent),
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                           callbacks=callbacks, verbose=1)
-
-
-def load_saved_spec(name: str, storage_path: str) -> SweepSpec:
-    """The validated spec a sweep saved; a missing, empty or corrupt spec.json is refused naming the file."""
-    path = Path(storage_path).resolve() / name / "spec.json"
-    if not path.is_file():
-        raise InputError(path, f"no sweep named {name!r} under {storage_path} (spec.json missing)")
-    try:
-        return SweepSpec.model_validate(json.loads(path.read_text()))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a saved sweep spec ({'empty file' if not path.read_bytes().strip() else exc}); "
-                         "restore it or start the sweep again under another name") from None
-    except ValidationError as exc:
-        raise from_validation_error(path, exc) from None
 
 
 def resume_sweep(name: str, storage_path: str, address: str | None = None) -> dict:
@@ -302,29 +367,11 @@ def resume_sweep(name: str, storage_path: str, address: str | None = None) -> di
     if not tune.Tuner.can_restore(spec.storage):
         raise InputError(spec.storage, "no Ray Tune state (tuner.pkl) to resume from: the sweep was stopped before "
                          "Tune started; delete the folder and run the sweep again")
-    _init_ray(address)
     trainable = tune.with_resources(tune.with_parameters(run_trial, base=spec.base.model_dump(mode="json")),
                                     {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-    tune.Tuner.restore(str(spec.storage), trainable, resume_unfinished=True, resume_errored=True).fit()
-    return finish_sweep(spec)
-
-
-def trial_records(spec: SweepSpec) -> list[TrialRecord]:
-    """One record per trial from MLflow (outcome, best evaluation) and Tune's storage (last checkpoint)."""
-    tracker = tracker_for(spec)
-    records = []
-    for run in tracker.trial_runs():
-        trial_id = run.data.tags.get("stylediscover.trial_id")
-        checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
-        records.append(TrialRecord(
-            trial_id=trial_id, attention=run.data.params.get("navigator.attention", "?"),
-            step=int(run.data.metrics.get("best_step", 0)),
-            score=run.data.metrics.get("best_score", float("nan")),
-            n_discovered=int(run.data.metrics.get("best_n_discovered", 0)),
-            outcome=run.data.tags.get(OUTCOME_TAG, "running"), error=run.data.tags.get(ERROR_TAG, ""),
-            checkpoint=checkpoints[-1] if checkpoints else None,
-            params={k: v for k, v in run.data.params.items() if k in spec.search_space}))
-    return records
+    with _ray(address), _disk_guard(spec):
+        _fit(spec, tune.Tuner.restore(str(spec.storage), trainable, resume_unfinished=True, resume_errored=True))
+        return finish_sweep(spec)
 
 
 def _failure(spec: SweepSpec, records: list[TrialRecord], best: TrialRecord | None) -> str | None:
@@ -344,7 +391,7 @@ def finish_sweep(spec: SweepSpec) -> dict:
     SweepFailed (after recording what could be) when a trial failed or nothing could be selected."""
     from stylediscover.plots import sweep_plot
 
-    records = trial_records(spec)
+    records = trial_records(spec, create=True)
     kill_at("selection")
     best = select_best(records, spec.selection.rule, spec.selection.attention_only)
     front = pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")])

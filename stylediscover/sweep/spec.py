@@ -118,8 +118,12 @@ class SweepSpec(BaseModel):
 
     @property
     def artifact_location(self) -> str | None:
-        """Artifacts of the embedded store live beside it; a tracking server chooses its own."""
-        return None if self.mlflow.tracking_uri else (self.storage / "mlruns").as_uri()
+        """For a new experiment: the embedded store's artifacts live beside it, a database's (shared by sweeps) in
+        the storage path's mlruns/ (not the driver's working directory); a tracking server chooses its own."""
+        if self.mlflow.tracking_uri is None:
+            return (self.storage / "mlruns").as_uri()
+        return None if self.mlflow.tracking_uri.startswith(("http:", "https:")) else \
+            (self.storage.parent / "mlruns").as_uri()
 
     @property
     def study_storage(self) -> str:

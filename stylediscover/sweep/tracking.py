@@ -1,7 +1,9 @@
 """MLflow tracking of a sweep, from the Ray driver: one parent run per sweep, one child run per trial.
 
-Runs are found again by tags (`stylediscover.sweep`, `stylediscover.trial_id`), so a resumed sweep
-reuses them instead of duplicating them, and metric steps already logged are skipped. Child run
+A sweep is its name plus its storage folder: runs are found again by tags (`stylediscover.sweep`,
+`stylediscover.storage`, `stylediscover.trial_id`), so a resumed sweep reuses them instead of duplicating them, two
+sweeps of one name in different folders never share a parent, and metric steps already logged are skipped.
+Read-only users (`sweep status`, `best`) open the tracker with create=False: it then creates nothing. Child run
 status: FINISHED (ran all steps), KILLED with tag `stylediscover.outcome=stopped_early` (stopped by
 the scheduler), FAILED (errored after its retries; tag `stylediscover.error` holds the trial's last error line).
 """
@@ -11,9 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy import make_url
+
+from stylediscover.errors import InputError
+from stylediscover.sweep.stores import exclusive
 
 SWEEP_TAG = "stylediscover.sweep"
+STORAGE_TAG = "stylediscover.storage"
 TRIAL_TAG = "stylediscover.trial_id"
 ROLE_TAG = "stylediscover.role"
 OUTCOME_TAG = "stylediscover.outcome"
@@ -34,20 +42,46 @@ def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 
 class SweepTracker:
-    def __init__(self, tracking_uri: str, experiment: str, sweep: str, artifact_location: str | None = None):
-        """artifact_location: for a new experiment in an embedded store (a server decides it otherwise)."""
-        self.client = MlflowClient(tracking_uri)
-        self.sweep = sweep
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=artifact_location)
-        self.parent_id = self._find({ROLE_TAG: "sweep"}) or self.client.create_run(
-            self.experiment_id, run_name=sweep, tags={SWEEP_TAG: sweep, ROLE_TAG: "sweep"}).info.run_id
+    def __init__(self, tracking_uri: str, experiment: str, sweep: str, storage: str,
+                 artifact_location: str | None = None, create: bool = True):
+        """`storage`: the sweep's folder (absolute), part of its identity. artifact_location: for a new experiment
+        in an embedded store (a server decides it otherwise). create=False: a missing store, experiment or parent
+        run is an InputError instead of being created."""
+        if not create and tracking_uri.startswith("sqlite:") and not Path(make_url(tracking_uri).database).is_file():
+            raise InputError(make_url(tracking_uri).database, "no MLflow store: the sweep has not logged anything yet")
+        self.sweep, self.storage = sweep, storage
+        with exclusive(tracking_uri):  # the client creates or migrates the store's tables
+            self.client = MlflowClient(tracking_uri)
+            self.experiment_id = self._experiment(experiment, artifact_location, create)
+            self.parent_id = self._find({ROLE_TAG: "sweep"}) or self._create_parent(create, tracking_uri)
         self._logged: dict[str, set[int]] = {}
 
+    def _experiment(self, name: str, artifact_location: str | None, create: bool) -> str:
+        """The experiment's id, created when missing (another sweep creating it at the same moment is fine)."""
+        found = self.client.get_experiment_by_name(name)
+        if found is None and not create:
+            raise InputError(self.client.tracking_uri, f"no MLflow experiment {name!r}", "mlflow.experiment")
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def _create_parent(self, create: bool, tracking_uri: str) -> str:
+        if not create:
+            raise InputError(tracking_uri, f"no MLflow run of sweep {self.sweep!r} stored in {self.storage}")
+        return self.client.create_run(self.experiment_id, run_name=self.sweep, tags={
+            SWEEP_TAG: self.sweep, STORAGE_TAG: self.storage, ROLE_TAG: "sweep"}).info.run_id
+
+    def _query(self, tags: dict[str, str]) -> str:
+        identity = {SWEEP_TAG: self.sweep, STORAGE_TAG: self.storage}
+        return " and ".join(f"tags.`{k}` = '{v}'" for k, v in (identity | tags).items())
+
     def _find(self, tags: dict[str, str]) -> str | None:
-        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in ({SWEEP_TAG: self.sweep} | tags).items())
-        runs = self.client.search_runs([self.experiment_id], query, max_results=2)
+        runs = self.client.search_runs([self.experiment_id], self._query(tags), max_results=2)
         return runs[0].info.run_id if runs else None
 
     def trial_run(self, trial_id: str, params: dict[str, Any]) -> str:
@@ -55,7 +89,7 @@ class SweepTracker:
         run_id = self._find({TRIAL_TAG: trial_id})
         if run_id is None:
             run_id = self.client.create_run(self.experiment_id, run_name=trial_id, tags={
-                SWEEP_TAG: self.sweep, TRIAL_TAG: trial_id, ROLE_TAG: "trial",
+                SWEEP_TAG: self.sweep, STORAGE_TAG: self.storage, TRIAL_TAG: trial_id, ROLE_TAG: "trial",
                 "mlflow.parentRunId": self.parent_id}).info.run_id
             items = [Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in flatten(params).items()]
             for i in range(0, len(items), 100):
@@ -100,5 +134,4 @@ class SweepTracker:
         self.client.set_terminated(self.parent_id, status)
 
     def trial_runs(self) -> list:
-        return self.client.search_runs([self.experiment_id], f"tags.`{SWEEP_TAG}` = '{self.sweep}' and "
-                                       f"tags.`{ROLE_TAG}` = 'trial'", max_results=10_000)
+        return self.client.search_runs([self.experiment_id], self._query({ROLE_TAG: "trial"}), max_results=10_000)
