@@ -12,7 +12,7 @@ from stylediscover.edit import ProjectionConfig, load_image, project
 from stylediscover.errors import InputError
 from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import load_generator
-from stylediscover.imaging import to_uint8
+from stylediscover.imaging import grid, save_png
 from stylediscover.shapes.render import render_seeded
 from stylediscover.trainer import train
 
@@ -20,7 +20,7 @@ from stylediscover.trainer import train
 @pytest.fixture(scope="module")
 def render_png(tmp_path_factory):
     path = tmp_path_factory.mktemp("img") / "render.png"
-    Image.fromarray(to_uint8(render_seeded(1, seed=7, resolution=16)[0])[0]).save(path)
+    save_png(grid(render_seeded(1, seed=7, resolution=16)[0]), path)
     return path
 
 
