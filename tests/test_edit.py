@@ -78,7 +78,8 @@ def test_edit_refuses_directions_of_another_generator(tiny_world, tmp_path):
     train(tiny_config(tiny_world, steps=2), tmp_path / "run")
     latent = tmp_path / "l.npz"
     np.savez(latent, ws=np.zeros((8, 128), np.float32))
-    result = CliRunner().invoke(main, ["edit", str(latent), "--directions", str(tmp_path / "run" / "directions.safetensors"),
-                                       "--direction", "0", "--generator", "builtin:shapes", "--out", str(tmp_path / "s.png")])
+    directions = tmp_path / "run" / "directions.safetensors"
+    result = CliRunner().invoke(main, ["edit", str(latent), "--directions", str(directions), "--direction", "0",
+                                       "--generator", "builtin:shapes", "--out", str(tmp_path / "s.png")])
     assert result.exit_code == 2
     assert "directions are for num_ws × w_dim = 6 × 16, the generator has 8 × 128" in result.output
