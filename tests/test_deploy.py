@@ -11,6 +11,7 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+import dockerfile
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -26,6 +27,8 @@ KUBERAY_SCHEMAS = Path(__file__).parent / "schemas" / "kuberay-v1.5.1"
 KUBERNETES = "1.32"
 KUBERNETES_FILES = sorted([*(DEPLOY / "kuberay").glob("*.yaml"), *(DEPLOY / "mlflow").glob("*.yaml")])
 LONG_RUNNING_RESTARTS = {"always", "unless-stopped", "on-failure"}
+DOCKERFILE_INSTRUCTIONS = {"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+                           "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
 
 
 def documents(path: Path) -> list[dict]:
@@ -61,6 +64,11 @@ def compose_validator() -> Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
+def dockerfile_commands() -> tuple:
+    """The Dockerfile as Docker's own parser (BuildKit's, through the `dockerfile` package) reads it."""
+    return dockerfile.parse_file(str(DEPLOY / "docker" / "Dockerfile"))
+
+
 def pod_templates(doc: dict) -> list[dict]:
     spec = doc["spec"].get("rayClusterSpec", doc["spec"])
     return [spec["headGroupSpec"]["template"], *(g["template"] for g in spec["workerGroupSpecs"])]
@@ -87,7 +95,7 @@ def test_ray_cluster_launcher_config_validates_against_ray_schema_and_authentica
 
 
 def test_kuberay_clusters_authenticate_run_as_non_root_and_match_the_image():
-    base_image = re.search(r"^FROM rayproject/ray:([\d.]+)-", (DEPLOY / "docker" / "Dockerfile").read_text(), re.M)
+    base_image = re.match(r"rayproject/ray:([\d.]+)-", dockerfile_commands()[0].value[0])
     cluster, job = kuberay_objects("RayCluster")[0], kuberay_objects("RayJob")[0]
     assert "--address auto" in job["spec"]["entrypoint"] and job["spec"]["shutdownAfterJobFinishes"]
     for doc in (cluster, job):
@@ -140,10 +148,12 @@ def test_compose_submits_through_the_jobs_api_with_health_checks_and_restarts():
 
 
 def test_image_installs_under_constraints_and_runs_as_a_non_root_user():
-    lines = (DEPLOY / "docker" / "Dockerfile").read_text().splitlines()
-    users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert re.fullmatch(r"[1-9]\d*:\d+", users[-1])
-    assert any(re.search(r"pip install .*-c constraints\.txt \.", line) for line in lines)
+    commands = dockerfile_commands()
+    assert {c.cmd for c in commands} <= DOCKERFILE_INSTRUCTIONS and commands[0].cmd == "FROM"
+    copied = [source for c in commands if c.cmd == "COPY" for source in c.value[:-1]]
+    assert all((ROOT / source).exists() for source in copied) and "constraints.txt" in copied
+    assert re.fullmatch(r"[1-9]\d*:\d+", [c.value[0] for c in commands if c.cmd == "USER"][-1])
+    assert any(re.search(r"pip install .*-c constraints\.txt \.", c.value[0]) for c in commands if c.cmd == "RUN")
 
 
 def mutated(doc: dict, change) -> dict:
