@@ -1,8 +1,8 @@
 """Deployment files, each validated offline against the schema of the tool that reads it (tests/schemas/README.md): the
 Ray launcher config by Ray's own validator, KubeRay objects by the KubeRay v1.5.1 CRD schemas in tests/schemas, every
 Kubernetes object (and the core types inside KubeRay's) by kubernetes-validate's strict schemas, compose.yaml by the
-Compose Specification's schema. Then what the files must say: token authentication, jobs submitted through the Jobs API,
-health checks, restart policies, non-root containers, matching Ray versions."""
+Compose Specification's schema, the Dockerfile by Docker's parser. Then what the files must say: token authentication,
+jobs submitted through the Jobs API, health checks, restart policies, non-root containers, matching Ray versions."""
 
 import copy
 import json
@@ -44,8 +44,8 @@ def kuberay_validators() -> dict[str, Validator]:
     """Per kind, a validator of the KubeRay schemas whose Kubernetes types resolve in kubernetes-validate's strict
     definitions of the same Kubernetes version."""
     folder = files("kubernetes_validate") / "kubernetes-json-schema" / f"v{KUBERNETES}.0-local-strict"
-    schemas = {kind: json.loads((KUBERAY_SCHEMAS / f"{kind.lower()}.json").read_text()) for kind in ("RayCluster",
-                                                                                                  "RayJob")}
+    schemas = {kind: json.loads((KUBERAY_SCHEMAS / f"{kind.lower()}.json").read_text())
+               for kind in ("RayCluster", "RayJob")}
     resources = [json.loads((folder / "_definitions.json").read_text()), *schemas.values()]
     registry = Registry().with_resources((r["$id"], Resource.from_contents(r)) for r in resources)
     return {kind: jsonschema.Draft202012Validator(schema, registry=registry) for kind, schema in schemas.items()}
