@@ -1,37 +1,27 @@
-"""Image tensors ↔ files: [-1, 1] float tensors [B, C, H, W] to uint8 grids and PNGs."""
+"""Image tensors to pictures and files, through torchvision: [-1, 1] float tensors [B, C, H, W] to grids (float
+[C, H, W] in [0, 1]) and PNGs."""
 
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+from torchvision.utils import make_grid, save_image
 
 from stylediscover.outputs import atomic_path
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[B, C, H, W] in [-1, 1] → [B, H, W, C] uint8."""
-    x = (images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5
-    return x.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> torch.Tensor:
+    """Tiles [B, C, H, W] in [-1, 1] row by row with `pad` white pixels between tiles and none around them."""
+    picture = make_grid(images.detach().float().cpu(), nrow=cols or math.ceil(math.sqrt(len(images))), padding=pad,
+                        normalize=True, value_range=(-1, 1), pad_value=1.0)
+    if len(images) == 1:  # make_grid returns a single image as it is, and pads the outer edge of any other grid
+        return picture
+    return picture[:, pad:picture.shape[1] - pad, pad:picture.shape[2] - pad]
 
 
-def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tiles [B, C, H, W] row by row into one [rows·(H+pad)−pad, cols·(W+pad)−pad, C] uint8 image."""
-    tiles = to_uint8(images)
-    b, h, w, c = tiles.shape
-    cols = cols or math.ceil(math.sqrt(b))
-    rows = math.ceil(b / cols)
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), 255, dtype=np.uint8)
-    for i, tile in enumerate(tiles):
-        r, k = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = tile
-    return out
-
-
-def save_png(array: np.ndarray, path: str | Path) -> Path:
-    """Writes a uint8 [H, W, C] image as PNG, atomically."""
+def save_png(picture: torch.Tensor, path: str | Path) -> Path:
+    """Writes a [C, H, W] picture in [0, 1] as PNG, atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(tmp, format="PNG")
+        save_image(picture, tmp, format="png")
     return path

@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -43,16 +42,17 @@ def traversal_grid(generator, all_deltas, scales: torch.Tensor, strengths: int, 
     return save_png(picture, path)
 
 
-def _label_rows(picture: np.ndarray, labels: list[str], tile: int, pad: int = 2) -> np.ndarray:
-    """The uint8 grid [H, W, C] with a white strip at its left holding one label per row of tiles."""
+def _label_rows(picture: torch.Tensor, labels: list[str], tile: int, pad: int = 2) -> torch.Tensor:
+    """The grid [C, H, W] with a white strip at its left holding one label per row of tiles (drawn by PIL)."""
     from PIL import Image, ImageDraw
+    from torchvision.transforms.functional import to_tensor
 
     width = 8 + int(max(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text) for text in labels))
-    strip = Image.new("RGB", (width, picture.shape[0]), "white")
+    strip = Image.new("RGB", (width, picture.shape[1]), "white")
     draw = ImageDraw.Draw(strip)
     for i, text in enumerate(labels):
         draw.text((4, i * (tile + pad) + tile // 2 - 5), text, fill="black")
-    return np.concatenate([np.asarray(strip), picture], axis=1)
+    return torch.cat([to_tensor(strip), picture], dim=2)
 
 
 @torch.no_grad()

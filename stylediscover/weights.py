@@ -11,7 +11,7 @@ from typing import TypeVar
 import torch
 from pydantic import BaseModel, ValidationError
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stylediscover.errors import InputError, from_validation_error
@@ -45,7 +45,9 @@ def build_module(cls: type[M], config: BaseModel, state_dict: dict[str, torch.Te
     """`cls(config)` in eval mode holding exactly `state_dict` (its floating tensors as float32); missing,
     unexpected, misshapen and non-tensor entries are named. The architecture is first built on PyTorch's `meta`
     device, which allocates nothing, and then takes over the given tensors, so a config that claims far more
-    than the file holds is refused before any allocation, and a good file costs its tensors' memory only."""
+    than the file holds is refused before any allocation, and a good file costs its tensors' memory only.
+    Not `safetensors.torch.load_model`: it copies into parameters that exist (load_state_dict without assign), which
+    leaves a meta-device module empty, and the pickle formats built here have no safetensors file to give it."""
     with torch.device("meta"):
         module = cls(config).eval().requires_grad_(False)
     expected = module.state_dict()
@@ -85,8 +87,7 @@ def load_network(path: Path, tag: str, cls: type[M], config_cls: type[BaseModel]
     except ValidationError as exc:
         raise from_validation_error(path, exc, "metadata.config") from None
     try:
-        with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
+        state = load_file(path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"corrupt or truncated safetensors file ({exc})") from None
     return build_module(cls, config, state, path)

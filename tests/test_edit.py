@@ -12,7 +12,7 @@ from stylediscover.edit import ProjectionConfig, load_image, project
 from stylediscover.errors import InputError
 from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import load_generator
-from stylediscover.imaging import to_uint8
+from stylediscover.imaging import grid, save_png
 from stylediscover.shapes.render import render_seeded
 from stylediscover.trainer import train
 
@@ -20,7 +20,7 @@ from stylediscover.trainer import train
 @pytest.fixture(scope="module")
 def render_png(tmp_path_factory):
     path = tmp_path_factory.mktemp("img") / "render.png"
-    Image.fromarray(to_uint8(render_seeded(1, seed=7, resolution=16)[0])[0]).save(path)
+    save_png(grid(render_seeded(1, seed=7, resolution=16)[0]), path)
     return path
 
 
@@ -78,7 +78,8 @@ def test_edit_refuses_directions_of_another_generator(tiny_world, tmp_path):
     train(tiny_config(tiny_world, steps=2), tmp_path / "run")
     latent = tmp_path / "l.npz"
     np.savez(latent, ws=np.zeros((8, 128), np.float32))
-    result = CliRunner().invoke(main, ["edit", str(latent), "--directions", str(tmp_path / "run" / "directions.safetensors"),
-                                       "--direction", "0", "--generator", "builtin:shapes", "--out", str(tmp_path / "s.png")])
+    directions = tmp_path / "run" / "directions.safetensors"
+    result = CliRunner().invoke(main, ["edit", str(latent), "--directions", str(directions), "--direction", "0",
+                                       "--generator", "builtin:shapes", "--out", str(tmp_path / "s.png")])
     assert result.exit_code == 2
     assert "directions are for num_ws × w_dim = 6 × 16, the generator has 8 × 128" in result.output

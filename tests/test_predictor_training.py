@@ -10,7 +10,7 @@ from PIL import Image
 
 from stylediscover.cli import main
 from stylediscover.errors import InputError
-from stylediscover.imaging import to_uint8
+from stylediscover.imaging import grid, save_png
 from stylediscover.labels import FFHQ_ATTRIBUTES, ffhq_targets, read_csv_labels, read_ffhq_features
 from stylediscover.predictor import load_predictor
 from stylediscover.shapes.factors import FACTOR_NAMES
@@ -33,8 +33,8 @@ def labelled(tmp_path_factory):
     root = tmp_path_factory.mktemp("labelled")
     images, factors = render_seeded(240, seed=3, resolution=32)
     rows = ["file," + ",".join(["object_scale", "object_x"])]
-    for i, (img, f) in enumerate(zip(to_uint8(images), factors)):
-        Image.fromarray(img).save(root / f"{i:05d}.png")
+    for i, (img, f) in enumerate(zip(images, factors)):
+        save_png(grid(img[None]), root / f"{i:05d}.png")
         rows.append(f"{i:05d}.png,{f[FACTOR_NAMES.index('object_scale')]:.4f},{f[FACTOR_NAMES.index('object_x')]:.4f}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     return root

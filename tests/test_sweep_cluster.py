@@ -5,6 +5,7 @@ run per trial and no metric lost) and a killed driver (`sweep resume` finishes t
 """
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -51,6 +52,30 @@ def cluster(databases):
     yield c
     c.down()
     subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_down_returns_once_every_started_process_is_gone(tmp_path):
+    """Stand-ins, each a shell with a child in its own group: a Ray node that ends its child on SIGTERM (signalled
+    alone), an MLflow server whose child needs the signal too (signalled as a group), and a node deaf to SIGTERM (killed
+    after the timeout)."""
+    scripts = {"head": 'sleep 60 & trap "kill $!; exit" TERM; wait', "mlflow": "sleep 60 & wait",
+               "worker": 'trap "" TERM; sleep 60 & wait'}
+    procs = {name: subprocess.Popen(["sh", "-c", script], start_new_session=True) for name, script in scripts.items()}
+    (tmp_path / "state.json").write_text(json.dumps({"pids": {name: p.pid for name, p in procs.items()}}))
+    time.sleep(0.5)
+    started = time.monotonic()
+    local_cluster.down_from_state(tmp_path, timeout_s=2)
+    assert time.monotonic() - started < 6
+    assert not any(group_alive(p.pid) for p in procs.values())
+    assert not (tmp_path / "state.json").exists()
 
 
 def write_spec(world, tmp_path: Path, cluster, study_storage: str, name: str) -> Path:

@@ -4,14 +4,15 @@ Usage:
   python deploy/local/cluster.py up   [--state-dir runs/local-cluster] [--postgres postgresql://postgres@127.0.0.1:5432/test]
   python deploy/local/cluster.py down [--state-dir runs/local-cluster]
 `up` prints the Ray address and the MLflow URI and records every process it started (state.json);
-`down` ends exactly those processes (by process group), nothing else. Ray token authentication is on:
-the token lives in the state directory and is passed through RAY_AUTH_TOKEN.
+`down` ends exactly those processes (by process group), nothing else, and returns once all of them are gone.
+Ray token authentication is on: the token lives in the state directory and is passed through RAY_AUTH_TOKEN.
 
 Ray replaces 127.0.0.1 by the machine's own reachable address for its node IP, so the nodes talk over
 this machine's interface; the MLflow server listens on 127.0.0.1 only.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -24,6 +25,42 @@ import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+SIGNAL_GROUP = {"mlflow"}  # processes whose whole group gets SIGTERM: `mlflow server` leaves its workers behind
+
+
+def _alive(pgid: int) -> bool:
+    """Whether any process of the group led by `pgid` is left (reaping the leader when this process started it)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _wait_gone(pgids: list[int], timeout_s: float) -> list[int]:
+    """The groups still alive after waiting up to `timeout_s` for them to end."""
+    deadline = time.monotonic() + timeout_s
+    while (pgids := [p for p in pgids if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return pgids
+
+
+def stop(pids: dict[str, int], timeout_s: float = 45) -> None:
+    """Ends the started process groups and returns once no process of theirs is left. A Ray node's `ray start
+    --block` gets SIGTERM alone: it drains the node (up to 30 s) and ends its own processes, which a signal to the
+    whole group would cut short; those named in SIGNAL_GROUP get it as a group. Groups left after `timeout_s` get
+    SIGKILL."""
+    for name, pid in pids.items():
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if name in SIGNAL_GROUP else os.kill)(pid, signal.SIGTERM)
+    left = _wait_gone(list(pids.values()), timeout_s)
+    for pgid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    if left := _wait_gone(left, 10):
+        raise TimeoutError(f"process groups {left} are still alive after SIGKILL")
 
 
 def free_port() -> int:
@@ -132,31 +169,17 @@ class LocalCluster:
         proc.wait(timeout=60)
 
     def down(self) -> None:
-        for name in list(self.procs):
-            try:
-                os.killpg(self.procs[name].pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + 10
-        for name, proc in list(self.procs.items()):
-            try:
-                proc.wait(timeout=max(1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        """Ends every started process group; returns once all their processes are gone."""
+        stop({name: proc.pid for name, proc in self.procs.items()})
         self.procs.clear()
         self.state_file.unlink(missing_ok=True)
 
 
-def down_from_state(state_dir: Path) -> None:
-    """Ends the process groups recorded by `up` in another process."""
-    state = json.loads((Path(state_dir) / "state.json").read_text())
-    for pid in state["pids"].values():
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    (Path(state_dir) / "state.json").unlink()
+def down_from_state(state_dir: Path, timeout_s: float = 45) -> None:
+    """Ends the process groups recorded by `up` in another process; returns once all their processes are gone."""
+    state_file = Path(state_dir) / "state.json"
+    stop(json.loads(state_file.read_text())["pids"], timeout_s)
+    state_file.unlink()
 
 
 def main() -> None:
@@ -170,7 +193,8 @@ def main() -> None:
         print("stopped")
         return
     cluster = LocalCluster(args.state_dir, args.postgres).up()
-    print(f"Ray: {cluster.ray_address}  (export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=$(cat {cluster.state_dir}/auth_token))")
+    print(f"Ray: {cluster.ray_address}  "
+          f"(export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=$(cat {cluster.state_dir}/auth_token))")
     print(f"MLflow: {cluster.mlflow_uri}")
     print(f"stylediscover sweep run sweeps/quickstart.yaml --address {cluster.ray_address} "
           f"--set mlflow.tracking_uri={cluster.mlflow_uri}")

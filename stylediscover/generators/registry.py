@@ -7,13 +7,11 @@ file (`<file>.sha256`) and every later use is checked against it (trust on first
 
 import hashlib
 import os
-import shutil
-import urllib.error
-import urllib.request
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+from torch.hub import download_url_to_file
 
 from stylediscover.errors import DownloadError
 
@@ -64,7 +62,8 @@ def _expected_hash(entry: KnownCheckpoint, target: Path) -> str | None:
 
 
 def fetch(name: str, timeout_s: float = 30.0) -> Path:
-    """Path of the cached checkpoint `name`, downloading it first when missing."""
+    """Path of the cached checkpoint `name`, downloading it first (torch.hub: progress bar, pinned-hash check,
+    written under a temporary name and moved into place) when missing."""
     if name not in KNOWN_CHECKPOINTS:
         raise DownloadError(f"unknown checkpoint name {name!r}; known: {', '.join(KNOWN_CHECKPOINTS)}")
     entry = KNOWN_CHECKPOINTS[name]
@@ -75,25 +74,19 @@ def fetch(name: str, timeout_s: float = 30.0) -> Path:
             raise DownloadError(f"{target}: sha256 does not match {expected}; delete the file to download it again")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_s)  # download_url_to_file has no timeout of its own; its urlopen takes this one
     try:
-        with urllib.request.urlopen(entry.url, timeout=timeout_s) as response, open(partial, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=entry.filename) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, OSError) as exc:
-        partial.unlink(missing_ok=True)
+        download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256, progress=True)
+    except RuntimeError as exc:  # the only error it raises itself: a digest that is not the pinned one
+        raise DownloadError(f"{entry.url}: the download failed its checksum, expected {entry.sha256} ({exc})") from None
+    except OSError as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"cannot download {name} from {entry.url} ({reason}). This machine may be offline: "
                             "download the file elsewhere and pass its local path instead of the name "
                             f"(--generator PATH), or place it at {target}") from None
-    digest = sha256_of(partial)
-    if entry.sha256 and digest != entry.sha256:
-        partial.unlink()
-        raise DownloadError(f"{entry.url}: downloaded file has sha256 {digest}, expected {entry.sha256}")
-    shutil.move(partial, target)
+    finally:
+        socket.setdefaulttimeout(previous)
     if not entry.sha256:
-        target.with_name(target.name + ".sha256").write_text(digest + "\n")
+        target.with_name(target.name + ".sha256").write_text(sha256_of(target) + "\n")
     return target

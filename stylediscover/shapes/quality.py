@@ -79,8 +79,7 @@ def quality_report(generator: Generator, predictor: AttributePredictor, out_dir:
                          "target": f"ratio 1 ± {SPREAD_TOLERANCE}", "ok": ok})
     out_dir.mkdir(parents=True, exist_ok=True)
     _histograms(rf, rr, out_dir / "histograms.png")
-    side_by_side = torch.cat([torch.from_numpy(grid(fake[:64], 8)), torch.from_numpy(grid(real[:64], 8))], dim=1)
-    save_png(side_by_side.numpy(), out_dir / "samples-vs-renders.png")
+    save_png(torch.cat([grid(fake[:64], 8), grid(real[:64], 8)], dim=2), out_dir / "samples-vs-renders.png")
     report = {"passed": bool(passed), "n": n, "seed": seed, "command": command, "checks": rows}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"# Shapes generator quality ({'PASSED' if passed else 'NOT PASSED'})", "",
