@@ -1,5 +1,7 @@
 """Image tensors ↔ files: [-1, 1] float tensors [B, C, H, W] to uint8 grids and PNGs."""
 
+import base64
+import io
 import math
 from pathlib import Path
 
@@ -35,3 +37,15 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(tmp, format="PNG")
     return path
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """A uint8 [H, W, 3] image as PNG bytes, compressed fast (for images sent at once, e.g. by the explorer)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def png_data_uri(array: np.ndarray) -> str:
+    """A uint8 [H, W, 3] image as a `data:image/png;base64,...` URI (self-contained pages)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode("ascii")
