@@ -78,6 +78,20 @@ def test_entries_are_rated_and_a_clean_wall_direction_edits_the_wall(export):
     assert wall_change > 15 and wall_change > 3 * rest_change
 
 
+def test_a_render_overtaken_by_a_newer_one_of_its_panel_is_skipped():
+    from stylediscover.explore.server import Explorer, RenderRequest
+
+    explorer = Explorer(resolve_exports(str(QUICKSTART), "x"), "x", 10)
+    try:
+        state = {"export": "export", "samples": {"seeds": [0], "truncation": 0.7}, "client": "a", "strengths": {}}
+        explorer.latest[("a", 0)] = 5
+        assert explorer.tiles(RenderRequest.model_validate(state | {"seq": 4})) is None
+        assert len(explorer.tiles(RenderRequest.model_validate(state | {"seq": 5}))) == 1
+        assert len(explorer.tiles(RenderRequest.model_validate(state | {"seq": 1, "client": "b"}))) == 1
+    finally:
+        explorer.close()
+
+
 def _write_recipe(tmp_path, recipe: dict):
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(recipe))

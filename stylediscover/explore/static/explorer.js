@@ -1,12 +1,13 @@
 // The explorer page: two panels (left, right) of one export each, sharing samples or an uploaded image.
 // Renders are coalesced per panel: at most one request in flight; inputs arriving meanwhile only mark the panel
 // dirty, and when the response lands the latest state is sent. window.explorer.stats records, per displayed
-// render, the time from the oldest input it shows to the frame after its images were decoded (milliseconds).
+// render, the time from the oldest input it shows to the frame after its images were decoded, and the server's
+// share of it (milliseconds).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
-const stats = { latencies: [], inputs: 0, requests: 0, superseded: 0 };
+const stats = { latencies: [], server: [], inputs: 0, requests: 0, superseded: 0 };
 let config = null;
 let source = "samples";
 let upload = null;
@@ -156,6 +157,7 @@ class Panel {
       else {
         await this.show(data.images);
         stats.latencies.push(performance.now() - since);
+        stats.server.push(data.ms);
         this.renders++;
         this.el.dataset.renders = this.renders;
         this.status("");
