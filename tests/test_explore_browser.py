@@ -17,11 +17,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import explore_world as world
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from explore_world import (QUICKSTART, corrupt_export, decode_data_uri, fake_sweep, mismatched_export, render_png,
-                           wall_and_rest)
 from PIL import Image
 
 from stylediscover.cli import main
@@ -36,7 +35,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH an
 def server(tmp_path_factory):
     """`stylediscover explore demo` over a sweep of two trials, on a free port; yields (url, folder)."""
     root = tmp_path_factory.mktemp("explore")
-    fake_sweep(root / "sweeps")
+    world.fake_sweep(root / "sweeps")
     log = root / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "stylediscover.cli", "explore", "demo", "--storage-path",
@@ -91,7 +90,8 @@ def settle(page, slots: dict[int, int]) -> None:
 
 
 def tiles(page, slot: int = 0) -> list[np.ndarray]:
-    return [decode_data_uri(src) for src in page.eval_on_selector_all(f"#panel-{slot} .grid img", "e => e.map(i => i.src)")]
+    sources = page.eval_on_selector_all(f"#panel-{slot} .grid img", "e => e.map(i => i.src)")
+    return [world.decode_data_uri(src) for src in sources]
 
 
 def move(page, slot: int, attribute: str, value: float, quality: str = "clean") -> str:
@@ -135,12 +135,12 @@ def test_a_clean_slider_edits_its_region_and_directions_combine(page, tmp_path):
     set_and_settle(page, [(0, "wall_hue", 2)])
     wall = tiles(page)
     for a, b in zip(start, wall):
-        wall_change, rest_change = wall_and_rest(a, b)
+        wall_change, rest_change = world.wall_and_rest(a, b)
         assert wall_change > 15 and wall_change > 3 * rest_change, (wall_change, rest_change)
     set_and_settle(page, [(0, "floor_hue", 2)])
     both = tiles(page)
     for a, b in zip(wall, both):  # adding the floor direction changes the floor, not the edited wall
-        wall_change, rest_change = wall_and_rest(a, b)
+        wall_change, rest_change = world.wall_and_rest(a, b)
         assert rest_change > 10 and rest_change > 3 * wall_change, (wall_change, rest_change)
     recipe_reproduces(page, 0, tmp_path)
     seeds = page.input_value("#seeds")
@@ -161,7 +161,7 @@ def test_trials_side_by_side(page, tmp_path):
     set_and_settle(page, [(0, "wall_hue", 2.5), (0, "object_hue", -1.5)], slots=(0, 1))  # linked sliders
     assert page.eval_on_selector_all("#panel-1 .slider input", "e => e.filter(i => i.value != 0).length") == 2
     for a, b, c in zip(left, tiles(page, 0), tiles(page, 1)):  # the second trial's directions are negated
-        assert wall_and_rest(a, b)[0] > 15 and wall_and_rest(a, c)[0] > 15 and wall_and_rest(b, c)[0] > 15
+        assert all(world.wall_and_rest(x, y)[0] > 15 for x, y in ((a, b), (a, c), (b, c)))
     shot = tmp_path / "explorer.png"
     page.screenshot(path=shot)
     if os.environ.get("EXPLORER_SCREENSHOT"):
@@ -170,14 +170,14 @@ def test_trials_side_by_side(page, tmp_path):
 
 def test_an_upload_is_projected_then_edited(page, tmp_path):
     page.fill("#steps", "20")
-    page.set_input_files("#upload", str(render_png(tmp_path / "render.png")))
+    page.set_input_files("#upload", str(world.render_png(tmp_path / "render.png")))
     page.wait_for_function("document.querySelector('#source-upload').checked", timeout=120_000)
     assert page.eval_on_selector("#progress", "p => p.value") == 1
     page.wait_for_function("window.explorer.idle()")
     projected = tiles(page)
     assert len(projected) == 1 and projected[0].shape == (32, 32, 3)
     set_and_settle(page, [(0, "wall_hue", -2)])
-    assert wall_and_rest(projected[0], tiles(page)[0])[0] > 10
+    assert world.wall_and_rest(projected[0], tiles(page)[0])[0] > 10
     recipe_reproduces(page, 0, tmp_path)
     assert "latent" in json.loads((tmp_path / "recipe.json").read_text())
 
@@ -202,10 +202,11 @@ def test_bad_input_is_answered_in_the_page(page, server, tmp_path):
     def add(path: Path):
         return lambda: (page.fill("#add-path", str(path)), page.click("#add-export button"))
 
-    assert "cannot read directions" in message_after(add(corrupt_export(tmp_path / "corrupt")))
-    assert "directions are for num_ws × w_dim = 4 × 128" in message_after(add(mismatched_export(tmp_path / "wrong")))
+    assert "cannot read directions" in message_after(add(world.corrupt_export(tmp_path / "corrupt")))
+    wrong = world.mismatched_export(tmp_path / "wrong")
+    assert "directions are for num_ws × w_dim = 4 × 128" in message_after(add(wrong))
     assert "no such file or folder" in message_after(add(tmp_path / "missing"))
-    assert "added" in message_after(add(QUICKSTART))
+    assert "added" in message_after(add(world.QUICKSTART))
     set_and_settle(page, [(0, "wall_hue", 1)])  # the server still renders
 
 
@@ -247,7 +248,7 @@ def test_two_users_at_once(browser, server):
             state = p.evaluate("JSON.stringify(window.explorer.panels[0].body())")
             request = urllib.request.Request(server[0] + "api/render", data=state.encode(), method="POST")
             with urllib.request.urlopen(request) as response:
-                fresh = [decode_data_uri(uri) for uri in json.load(response)["images"]]
+                fresh = [world.decode_data_uri(uri) for uri in json.load(response)["images"]]
             assert all(np.array_equal(a, b) for a, b in zip(tiles(p), fresh))  # the latest state is on screen
             assert p.text_content("#panel-0 .panel-message") == ""
         assert not np.array_equal(tiles(pages[0])[0], tiles(pages[1])[0])
@@ -259,7 +260,7 @@ def test_two_users_at_once(browser, server):
 def test_static_page_works_from_a_file_url(browser, tmp_path):
     from stylediscover.explore.static import write_static_explorer
 
-    out = write_static_explorer(QUICKSTART, tmp_path / "explorer.html", seeds=(0, 1), frames=5)
+    out = write_static_explorer(world.QUICKSTART, tmp_path / "explorer.html", seeds=(0, 1), frames=5)
     context = browser.new_context()
     requests = []
     context.on("request", lambda r: requests.append(r.url))
