@@ -22,10 +22,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
+
+from stylediscover.explore.engine import RENDER_THREADS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORT = ROOT / "evaluation" / "results" / "quickstart-best"
@@ -135,6 +138,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     load = os.getloadavg()
+    torch.set_num_threads(RENDER_THREADS)  # so that the machine line names the server's render threads
     lines = ["# Explorer latency", "",
              "From a slider's input event to the frame after the new images were decoded, measured by the page in "
              "headless Chromium (Debian's `/usr/bin/chromium`) against `stylediscover explore "

@@ -39,13 +39,13 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    """A uint8 [H, W, 3] image as PNG bytes, compressed fast (for images sent at once, e.g. by the explorer)."""
+def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """A uint8 [H, W, 3] image as PNG bytes (zlib level 1 by default: fast, for images sent at once)."""
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
-def png_data_uri(array: np.ndarray) -> str:
+def png_data_uri(array: np.ndarray, compress_level: int = 1) -> str:
     """A uint8 [H, W, 3] image as a `data:image/png;base64,...` URI (self-contained pages)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(array, compress_level)).decode("ascii")

@@ -14,7 +14,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ class Strength(_Strict):
 
 
 class Samples(_Strict):
-    seeds: list[int] = Field(min_length=1, max_length=64)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(min_length=1, max_length=64)
     truncation: float = Field(ge=0, le=2)
 
 
@@ -130,7 +130,7 @@ def _checked(recipe_path: Path, field: str, file: Path, expected: str) -> Path:
 
 def render_recipe(path: Path, directions_path: Path | None = None, generator_source: str | None = None) -> np.ndarray:
     """The recipe's image as uint8 [H, W, 3]; `directions_path` and `generator_source` replace the recipe's
-    (their sha256 must still match)."""
+    (their sha256 must still match). Renders on RENDER_THREADS threads, as the explorer's server does."""
     path = Path(path)
     recipe = read_recipe(path)
     directions_file = _checked(path, "directions", Path(directions_path or recipe.directions.path),
