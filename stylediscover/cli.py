@@ -548,7 +548,7 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
 
 
 @main.command()
-@click.argument("source_path", metavar="IMAGE_OR_LATENT", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("source_path", metavar="[IMAGE_OR_LATENT]", type=click.Path(dir_okay=False, path_type=Path),
                 required=False)
 @click.option("--directions", "directions_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Exported directions (with --recipe: default the recipe's).")

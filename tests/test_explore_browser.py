@@ -94,15 +94,18 @@ def tiles(page, slot: int = 0) -> list[np.ndarray]:
     return [world.decode_data_uri(src) for src in sources]
 
 
-def move(page, slot: int, attribute: str, value: float, quality: str = "clean") -> str:
-    """Sets the first `quality` slider of `attribute` as a user would (an input event); returns its label."""
-    return page.evaluate("""([slot, attribute, value, quality]) => {
+def move(page, slot: int, attribute: str, *values: float, quality: str = "clean") -> str:
+    """Sets the first `quality` slider of `attribute` to each value in turn as a user would (input events, in one
+    task: a fast drag); returns its label."""
+    return page.evaluate("""([slot, attribute, values, quality]) => {
         const el = document.querySelector(`#panel-${slot} .slider.${quality}[data-attribute="${attribute}"]`);
         const input = el.querySelector("input");
-        input.value = value;
-        input.dispatchEvent(new Event("input", {bubbles: true}));
+        for (const value of values) {
+            input.value = value;
+            input.dispatchEvent(new Event("input", {bubbles: true}));
+        }
         return el.querySelector(".name").textContent;
-    }""", [slot, attribute, value, quality])
+    }""", [slot, attribute, values, quality])
 
 
 def set_and_settle(page, moves: list[tuple], slots=(0,)) -> None:
@@ -237,9 +240,9 @@ def test_two_users_at_once(browser, server):
     pages = [open_page(browser, server[0]) for _ in range(2)]
     try:
         before = [renders(p) for p in pages]
-        for value in np.linspace(0, 2.5, 12):  # both drag at once
-            move(pages[0], 0, "wall_hue", float(value))
-            move(pages[1], 0, "wall_hue", float(-value))
+        for values in np.linspace(0.2, 2.5, 12).reshape(3, 4).tolist():  # both drag at once
+            move(pages[0], 0, "wall_hue", *values)
+            move(pages[1], 0, "wall_hue", *(-v for v in values))
         for p, n in zip(pages, before):
             settle(p, {0: n})
             stats = p.evaluate("window.explorer.stats")

@@ -99,10 +99,10 @@ class Explorer:
         """PNG data URIs of the panel's images, or None when a newer request of the same panel is waiting."""
         if body.seq < self.latest.get((body.client, body.panel), body.seq):
             return None
-        return [png_data_uri(tile)
-                for tile in to_uint8(self.images(body))]
+        return [png_data_uri(tile) for tile in to_uint8(self.images(body))]
 
     def recipe(self, body: RenderRequest) -> dict:
+        """The edit recipe of a panel's state (render thread only)."""
         export = self.export(body.export)
         if body.samples is not None:
             return make_recipe(export, body.strengths, samples=body.samples.model_dump())
@@ -110,11 +110,12 @@ class Explorer:
         return make_recipe(export, body.strengths, latent=(job.name, job.latent))
 
     def add(self, path: str) -> list[dict]:
-        """Registers the exports behind a path (as the command line's PATH) and loads the first to check it."""
+        """Registers the exports behind a path (as the command line's PATH) once the first has loaded (render thread
+        only)."""
         refs = resolve_exports(path, self.storage_path)
         prefix = f"added{len(self.refs)}-"
         refs = [ExportRef(prefix + ref.id, ref.label, ref.path) for ref in refs]
-        LoadedExport(refs[0], self.pool)
+        self.loaded[refs[0].id] = LoadedExport(refs[0], self.pool)
         self.refs |= {ref.id: ref for ref in refs}
         return [{"id": ref.id, "label": ref.label} for ref in refs]
 
