@@ -39,9 +39,12 @@ function parseSeeds(text) {
   for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
     const m = part.match(/^(\d+)(?:-(\d+))?$/);
     if (!m) throw new Error("seeds: expected numbers like '0, 1, 2, 3' or '0-3', got '" + part + "'");
-    for (let s = Number(m[1]); s <= Number(m[2] ?? m[1]); s++) seeds.push(s);
+    for (let s = Number(m[1]); s <= Number(m[2] ?? m[1]); s++) {
+      if (seeds.length === 16) throw new Error("seeds: give 1 to 16 seeds");
+      seeds.push(s);
+    }
   }
-  if (seeds.length < 1 || seeds.length > 16) throw new Error("seeds: give 1 to 16 seeds");
+  if (seeds.length === 0) throw new Error("seeds: give 1 to 16 seeds");
   return seeds;
 }
 
