@@ -17,6 +17,8 @@ quickstart: venv
 	$(BIN)/stylediscover sweep run sweeps/quickstart.yaml --set name=quickstart-$$(date +%Y%m%d-%H%M%S)
 
 test: venv
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "chromium could not be installed: the explorer's browser tests will be skipped"
 	$(BIN)/python -m pytest
 
 bench: venv

@@ -1,29 +1,14 @@
 """The `stylediscover` command line."""
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from stylediscover.errors import StylediscoverError
+from stylediscover.errors import friendly_errors as _friendly_errors
+from stylediscover.explore.cli import explore
 from stylediscover.options import load_options, parse_overrides, read_yaml_mapping
-
-
-def _friendly_errors(fn):
-    """User errors are printed as one line naming the file and field, with exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except StylediscoverError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
-
 
 FORCE = click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 
@@ -51,6 +36,9 @@ def _parse_floats(text: str, option: str) -> list[float]:
 @click.version_option(package_name="stylediscover")
 def main() -> None:
     """Discover semantic directions in StyleGAN generators (ContraFeat), swept with Ray Tune."""
+
+
+main.add_command(explore)
 
 
 @main.group()
@@ -562,10 +550,14 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
 
 
 @main.command()
-@click.argument("source_path", metavar="IMAGE_OR_LATENT", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--directions", "directions_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--direction", "keys", multiple=True, required=True,
+@click.argument("source_path", metavar="[IMAGE_OR_LATENT]", type=click.Path(dir_okay=False, path_type=Path),
+                required=False)
+@click.option("--directions", "directions_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Exported directions (with --recipe: default the recipe's).")
+@click.option("--direction", "keys", multiple=True,
               help="Direction index or dominant-attribute name (repeatable: one row each).")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An edit recipe saved by `stylediscover explore`: reproduces its image exactly.")
 @click.option("--strengths", default="-2,-1,0,1,2", show_default=True, help="Multiples of the manifest's scale.")
 @click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
@@ -575,14 +567,17 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Edit strip PNG.")
 @FORCE
 @_friendly_errors
-def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], strengths: str,
-         generator_source: str | None, steps: int, class_index: int | None, out: Path, force: bool) -> None:
-    """Applies exported directions to a projected latent (.npz) or an image (projected first) → edit strip.
+def edit(source_path: Path | None, directions_path: Path | None, keys: tuple[str, ...], recipe: Path | None,
+         strengths: str, generator_source: str | None, steps: int, class_index: int | None, out: Path,
+         force: bool) -> None:
+    """Applies exported directions to a projected latent (.npz) or an image (projected first) → edit strip; or
+    renders an explorer recipe (its generator and directions must have the recipe's sha256).
 
     \b
     Examples:
       stylediscover edit latent.npz --directions best/directions.safetensors --direction wall_hue --out strip.png
       stylediscover edit photo.png --directions best/directions.safetensors --direction 3 --direction 5 --out s.png
+      stylediscover edit --recipe recipe.json --out edited.png
     """
     from stylediscover.directions import load_directions
     from stylediscover.edit import ProjectionConfig, load_image, load_latent, render_edits
@@ -592,7 +587,15 @@ def edit(source_path: Path, directions_path: Path, keys: tuple[str, ...], streng
     from stylediscover.imaging import grid, save_png
     from stylediscover.outputs import check_outputs
 
+    if recipe is None and (source_path is None or directions_path is None or not keys):
+        raise click.UsageError("give IMAGE_OR_LATENT, --directions and --direction (or --recipe)")
     check_outputs([out], force)
+    if recipe is not None:
+        from stylediscover.explore.recipe import render_recipe
+
+        save_png(render_recipe(recipe, directions_path, generator_source), out)
+        click.echo(f"wrote {out} from {recipe}")
+        return
     manifest = load_directions(directions_path).manifest
     generator = load_generator(generator_source or manifest["config"]["generator"],
                                manifest["config"].get("class_index") if class_index is None else class_index)

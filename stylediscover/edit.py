@@ -7,8 +7,10 @@ autocorrelation of each noise map at every scale down to 8 px, maps renormalised
 unit variance after each step), a learning-rate ramp-up/ramp-down and decaying noise on w.
 """
 
+import io
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +82,10 @@ def noise_regularisation(maps: list[torch.Tensor]) -> torch.Tensor:
 
 
 def project(generator: Generator, features, target: torch.Tensor, cfg: ProjectionConfig,
-            progress: bool = True) -> dict:
+            progress: bool = True, on_step: Callable[[int], None] | None = None) -> dict:
     """Projects target [1, 3, R, R] → {'ws' [1, L, d], 'noise' [maps], 'pixel_mse', 'perceptual', 'image'}.
-    Starts at w_avg, or for a conditional generator at the mean w of its chosen class.
+    Starts at w_avg, or for a conditional generator at the mean w of its chosen class. `on_step` is called with
+    the number of steps done after each one (an exception it raises stops the projection).
 
     The generator's noise buffers are restored afterwards.
     """
@@ -120,6 +123,8 @@ def project(generator: Generator, features, target: torch.Tensor, cfg: Projectio
                 for n in maps:
                     n.sub_(n.mean()).div_(n.square().mean().sqrt() + 1e-8)
             bar.set_postfix(pixel=f"{pixel.item():.4f}", perceptual=f"{perceptual.item():.4f}")
+            if on_step is not None:
+                on_step(step + 1)
         with torch.no_grad():
             for layer, n in zip(layers, maps):
                 layer.noise_const = n.detach()
@@ -133,17 +138,24 @@ def project(generator: Generator, features, target: torch.Tensor, cfg: Projectio
     return result
 
 
-def save_latent(path: Path, result: dict, source: str) -> None:
-    """latent.npz: ws [L, d], noise_<i> maps, pixel_mse, perceptual, source image path."""
+def latent_bytes(result: dict, source: str) -> bytes:
+    """The latent .npz file's bytes: ws [L, d], noise_<i> maps, pixel_mse, perceptual, source image path."""
     arrays = {"ws": result["ws"][0].numpy(), "pixel_mse": np.float32(result["pixel_mse"]),
               "perceptual": np.float32(result["perceptual"]), "source": np.array(source)}
     arrays |= {f"noise_{i}": n.numpy() for i, n in enumerate(result["noise"])}
-    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
-def load_latent(path: Path, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """ws [1, L, d] and noise maps from latent.npz, checked against the generator."""
+def save_latent(path: Path, result: dict, source: str) -> None:
+    """Writes latent.npz (latent_bytes) atomically."""
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_bytes(latent_bytes(result, source))
+
+
+def load_latent(path: Path | io.BytesIO, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """ws [1, L, d] and noise maps from latent.npz (a path or its bytes), checked against the generator."""
     try:
         data = np.load(path, allow_pickle=False)
         ws = torch.from_numpy(data["ws"]).unsqueeze(0)

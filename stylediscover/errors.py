@@ -1,7 +1,10 @@
 """User-facing errors: each names the file (or source) and what is wrong with it."""
 
+import functools
+import sys
 from pathlib import Path
 
+import click
 from pydantic import ValidationError
 
 
@@ -37,3 +40,17 @@ def from_validation_error(source: str | Path, exc: ValidationError, prefix: str 
     err = exc.errors()[0]
     field = ".".join(str(part) for part in ((prefix,) if prefix else ()) + tuple(err["loc"]))
     return InputError(source, err["msg"], field or None)
+
+
+def friendly_errors(fn):
+    """Decorates a click command: user errors are printed as one line naming the file and field, exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StylediscoverError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper

@@ -1,6 +1,8 @@
 """Image tensors to pictures and files, through torchvision: [-1, 1] float tensors [B, C, H, W] to grids (float
 [C, H, W] in [0, 1]) and PNGs."""
 
+import base64
+import io
 import math
 from pathlib import Path
 
@@ -25,3 +27,15 @@ def save_png(picture: torch.Tensor, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         save_image(picture, tmp, format="png")
     return path
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """A uint8 [H, W, 3] image as PNG bytes (zlib level 1 by default: fast, for images sent at once)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def png_data_uri(array: np.ndarray, compress_level: int = 1) -> str:
+    """A uint8 [H, W, 3] image as a `data:image/png;base64,...` URI (self-contained pages)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(array, compress_level)).decode("ascii")
