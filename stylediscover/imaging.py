@@ -1,12 +1,14 @@
 """Image tensors to pictures and files, through torchvision: [-1, 1] float tensors [B, C, H, W] to grids (float
-[C, H, W] in [0, 1]) and PNGs."""
+[C, H, W] in [0, 1]), PNG files, and PNG bytes for pages."""
 
 import base64
 import io
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from stylediscover.outputs import atomic_path
@@ -29,13 +31,19 @@ def save_png(picture: torch.Tensor, path: str | Path) -> Path:
     return path
 
 
-def png_bytes(array: np.ndarray, compress_level: int = 1) -> bytes:
-    """A uint8 [H, W, 3] image as PNG bytes (zlib level 1 by default: fast, for images sent at once)."""
+def pixels(picture: torch.Tensor) -> np.ndarray:
+    """A [C, H, W] picture in [0, 1] as uint8 [H, W, C], rounded as `save_png` rounds."""
+    return picture.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def png_bytes(picture: torch.Tensor, compress_level: int = 1) -> bytes:
+    """A [C, H, W] picture in [0, 1] as PNG bytes (zlib level 1 by default: fast, for images sent at once;
+    save_image cannot choose the level)."""
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
+    Image.fromarray(pixels(picture)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
-def png_data_uri(array: np.ndarray, compress_level: int = 1) -> str:
-    """A uint8 [H, W, 3] image as a `data:image/png;base64,...` URI (self-contained pages)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(array, compress_level)).decode("ascii")
+def png_data_uri(picture: torch.Tensor, compress_level: int = 1) -> str:
+    """A [C, H, W] picture in [0, 1] as a `data:image/png;base64,...` URI (self-contained pages)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(picture, compress_level)).decode("ascii")

@@ -14,7 +14,7 @@ from stylediscover.errors import InputError
 from stylediscover.explore.engine import GeneratorPool, LoadedExport
 from stylediscover.explore.recipe import make_recipe
 from stylediscover.explore.sources import resolve_exports
-from stylediscover.imaging import grid
+from stylediscover.imaging import grid, pixels
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_entries_are_rated_and_a_clean_wall_direction_edits_the_wall(export):
     assert re.fullmatch(r"\d+ wall_hue [\d.]+ x[\d.]+ L\d+-\d+ clean", wall["label"])
     before = export.render_seeds([0, 1, 2, 3], 0.7, {})
     after = export.render_seeds([0, 1, 2, 3], 0.7, {wall["index"]: 2.0})
-    wall_change, rest_change = wall_and_rest(grid(before[:1]), grid(after[:1]))
+    wall_change, rest_change = wall_and_rest(pixels(grid(before[:1])), pixels(grid(after[:1])))
     assert wall_change > 15 and wall_change > 3 * rest_change
 
 
@@ -101,7 +101,7 @@ def _write_recipe(tmp_path, recipe: dict):
 def test_recipe_reproduces_the_image_exactly(export, tmp_path):
     multiples = {13: 1.5, 7: -2.25, 4: 0.35}
     samples = {"seeds": [3, 9, 11, 40], "truncation": 0.55}
-    expected = grid(export.render_seeds(samples["seeds"], samples["truncation"], multiples))
+    expected = pixels(grid(export.render_seeds(samples["seeds"], samples["truncation"], multiples)))
     recipe = _write_recipe(tmp_path, make_recipe(export, multiples, samples=samples))
     out = tmp_path / "edited.png"
     result = CliRunner().invoke(main, ["edit", "--recipe", str(recipe), "--out", str(out)])

@@ -16,7 +16,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -128,8 +127,8 @@ def _checked(recipe_path: Path, field: str, file: Path, expected: str) -> Path:
     return file
 
 
-def render_recipe(path: Path, directions_path: Path | None = None, generator_source: str | None = None) -> np.ndarray:
-    """The recipe's image as uint8 [H, W, 3]; `directions_path` and `generator_source` replace the recipe's
+def render_recipe(path: Path, directions_path: Path | None = None, generator_source: str | None = None) -> torch.Tensor:
+    """The recipe's picture, [3, H, W] in [0, 1]; `directions_path` and `generator_source` replace the recipe's
     (their sha256 must still match). Renders on RENDER_THREADS threads, as the explorer's server does."""
     path = Path(path)
     recipe = read_recipe(path)

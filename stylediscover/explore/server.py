@@ -29,7 +29,7 @@ from stylediscover.explore.engine import RENDER_THREADS, GeneratorPool, LoadedEx
 from stylediscover.explore.projection import Projector
 from stylediscover.explore.recipe import Samples, make_recipe
 from stylediscover.explore.sources import ExportRef, resolve_exports
-from stylediscover.imaging import grid, png_bytes, png_data_uri, to_uint8
+from stylediscover.imaging import grid, png_bytes, png_data_uri
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD = 20 << 20
@@ -99,7 +99,7 @@ class Explorer:
         """PNG data URIs of the panel's images, or None when a newer request of the same panel is waiting."""
         if body.seq < self.latest.get((body.client, body.panel), body.seq):
             return None
-        return [png_data_uri(tile) for tile in to_uint8(self.images(body))]
+        return [png_data_uri(grid(image[None])) for image in self.images(body)]
 
     def recipe(self, body: RenderRequest) -> dict:
         """The edit recipe of a panel's state (render thread only)."""
