@@ -433,9 +433,9 @@ def sweep_status(name: str, storage_path: str) -> None:
     Example:
       stylediscover sweep status quickstart-20261126-101500   # make quickstart names it quickstart-<time>
     """
-    from stylediscover.sweep.records import load_saved_spec, trial_records
+    from stylediscover.sweep.records import load_saved_settings, trial_records
 
-    records = trial_records(load_saved_spec(name, storage_path))
+    records = trial_records(load_saved_settings(name, storage_path))
     click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
     for r in sorted(records, key=lambda r: r.trial_id):
         click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.step:>5} {r.n_discovered:>6} "
@@ -453,10 +453,10 @@ def sweep_best(name: str, storage_path: str) -> None:
     Example:
       stylediscover sweep best quickstart-20261126-101500
     """
-    from stylediscover.sweep.records import load_saved_spec, trial_records
+    from stylediscover.sweep.records import load_saved_settings, trial_records
     from stylediscover.sweep.selection import pareto_front, select_best
 
-    spec = load_saved_spec(name, storage_path)
+    spec = load_saved_settings(name, storage_path)
     records = trial_records(spec)
     best = select_best(records, spec.selection.rule, spec.selection.attention_only)
     if best is None:

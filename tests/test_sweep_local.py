@@ -44,14 +44,29 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
             ("FINISHED", "finished") if finished else ("KILLED", "stopped_early"))
         assert run.data.params["navigator.num_directions"] == "3" and "loss.form" in run.data.params
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"pictures", "best"} <= artifacts
+        assert {"images", "best"} <= artifacts
+        assert run.info.run_name == f"form={run.data.params['loss.form']}, " \
+                                    f"attention={run.data.params['navigator.attention']}"
+        assert run.data.tags["ray.trial_id"] == run.data.tags["stylediscover.trial_id"]
+        images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
+        assert any(i.startswith("images/traversal+step+2+") for i in images), images
         history = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "objective"),
                                            key=lambda m: m.step)]
         best_so_far = sorted(client.get_metric_history(run.info.run_id, "best_objective"), key=lambda m: m.step)
         assert [m.value for m in best_so_far] == [max(history[:i + 1]) for i in range(len(history))]
 
-    assert parents[0].data.tags["best.trial_id"] == summary["trial_id"]
-    assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"sweep.png", "directions.json"}
+    parent = parents[0]
+    assert parent.data.tags["selected.trial_id"] == summary["trial_id"]
+    assert parent.data.tags["stylediscover.selected_run"] in {r.info.run_id for r in trials}
+    assert parent.data.tags["mlflow.note.content"].count(f"runs/{summary['run_id']})") == 1
+    assert parent.data.params["search.algorithm"] == "optuna_tpe" and parent.data.params["base.steps"] == "6"
+    assert parent.data.metrics["selected_n_discovered"] == summary["n_discovered"]
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"sweep.png", "summary.json", "spec.json",
+                                                                           "export"}
+    exported_files = {a.path.split("/", 1)[1] for a in client.list_artifacts(parent.info.run_id, "export")}
+    assert {"directions.safetensors", "directions.json", "directions_npy", "explorer.html", "confirmation.json",
+            "traversal.png", "attention.png", "responses.json"} <= exported_files, exported_files
+    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     best = load_directions(spec.storage / "best" / "directions.safetensors")
     assert best.manifest["config"]["navigator"]["attention"] != "none"
     assert (spec.storage / "best" / "traversal.png").exists() and (spec.storage / "best" / "attention.png").exists()
@@ -63,6 +78,8 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert parents[0].data.metrics["confirmed_n_discovered"] == summary["confirmed"]["n_discovered"]
     study = optuna.load_study(study_name="tiny", storage=spec.study_storage)
     assert len(study.trials) == 3
+    assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {r.info.run_id for r in trials}
+    assert {t.number for t in study.trials} == {int(r.data.tags["optuna.trial_number"]) for r in trials}
 
     again = resume_sweep("tiny", str(tmp_path / "store"))
     assert again["trial_id"] == summary["trial_id"]

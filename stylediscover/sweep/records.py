@@ -3,41 +3,63 @@
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from stylediscover.errors import InputError, from_validation_error
 from stylediscover.sweep.selection import TrialRecord
-from stylediscover.sweep.spec import SweepSpec
+from stylediscover.sweep.settings import SweepSettings
 from stylediscover.sweep.tracking import ERROR_TAG, OUTCOME_TAG, TRIAL_TAG, SweepTracker
 
+if TYPE_CHECKING:
+    from stylediscover.sweep.spec import SweepSpec
 
-def load_saved_spec(name: str, storage_path: str) -> SweepSpec:
-    """The validated spec a sweep saved, its storage path set to where it was found (so a sweep is found from any
-    directory); a missing, empty or corrupt spec.json is refused naming the file."""
+SavedT = TypeVar("SavedT", bound=SweepSettings)
+
+
+def _load_saved(name: str, storage_path: str, model: type[SavedT]) -> SavedT:
+    """spec.json of the sweep `name` validated as `model`, its storage path set to where it was found (so a sweep
+    is found from any directory); a missing, empty or corrupt spec.json is refused naming the file."""
     folder = Path(storage_path).resolve()
     path = folder / name / "spec.json"
     if not path.is_file():
         raise InputError(path, f"no sweep named {name!r} under {storage_path} (spec.json missing)")
     try:
-        spec = SweepSpec.model_validate(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        if model is SweepSettings and isinstance(data, dict):
+            data.pop("base", None)
+        saved = model.model_validate(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not a saved sweep spec ({'empty file' if not path.read_bytes().strip() else exc}); "
                          "restore it or start the sweep again under another name") from None
     except ValidationError as exc:
         raise from_validation_error(path, exc) from None
-    if spec.name != name:
-        raise InputError(path, f"holds the sweep {spec.name!r}, not {name!r}", "name")
-    return spec.model_copy(update={"storage_path": str(folder)})
+    if saved.name != name:
+        raise InputError(path, f"holds the sweep {saved.name!r}, not {name!r}", "name")
+    return saved.model_copy(update={"storage_path": str(folder)})
 
 
-def tracker_for(spec: SweepSpec, create: bool = True) -> SweepTracker:
+def load_saved_settings(name: str, storage_path: str) -> SweepSettings:
+    """The saved spec without its trial config: enough to read the sweep's records, and no torch import."""
+    return _load_saved(name, storage_path, SweepSettings)
+
+
+def load_saved_spec(name: str, storage_path: str) -> "SweepSpec":
+    """The whole validated spec a sweep saved (to resume it)."""
+
+    from stylediscover.sweep import spec  # imports torch (the trial config): only here
+
+    return _load_saved(name, storage_path, spec.SweepSpec)
+
+
+def tracker_for(spec: SweepSettings, create: bool = True) -> SweepTracker:
     """The sweep's MLflow tracker; create=False for readers, which must not create stores, experiments or runs."""
     return SweepTracker(spec.tracking_uri, spec.mlflow.experiment, spec.name, str(spec.storage),
                         spec.artifact_location, create)
 
 
-def trial_records(spec: SweepSpec, create: bool = False) -> list[TrialRecord]:
+def trial_records(spec: SweepSettings, create: bool = False) -> list[TrialRecord]:
     """One record per trial from MLflow (outcome, best evaluation) and Tune's storage (last checkpoint)."""
     records = []
     for run in tracker_for(spec, create).trial_runs():
@@ -50,5 +72,5 @@ def trial_records(spec: SweepSpec, create: bool = False) -> list[TrialRecord]:
             n_discovered=int(run.data.metrics.get("best_n_discovered", 0)),
             outcome=run.data.tags.get(OUTCOME_TAG, "running"), error=run.data.tags.get(ERROR_TAG, ""),
             checkpoint=checkpoints[-1] if checkpoints else None,
-            params={k: v for k, v in run.data.params.items() if k in spec.search_space}))
+            params={k: v for k, v in run.data.params.items() if k in spec.search_space}, run_id=run.info.run_id))
     return records

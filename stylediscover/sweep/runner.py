@@ -40,7 +40,7 @@ from stylediscover.sweep.records import load_saved_spec, tracker_for, trial_reco
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
 from stylediscover.sweep.stores import exclusive
-from stylediscover.sweep.tracking import TRIAL_TAG, SweepTracker
+from stylediscover.sweep.tracking import SELECTED_RUN_TAG, TRIAL_TAG, SweepTracker
 from stylediscover.sweep.trial import run_trial
 
 BEST_FILES = ("directions.safetensors", "directions.json", "traversal.png", "attention.png", "metrics.json")
@@ -156,15 +156,39 @@ class MlflowCallback(tune.Callback):
         self.spec = spec
         self.tracker: SweepTracker | None = None
         self.runs: dict[str, str] = {}
+        self.pictures: set[tuple[str, str, int]] = set()
 
     def setup(self, **info: Any) -> None:
         self.tracker = tracker_for(self.spec)
+        self.tracker.describe_sweep(self.spec.model_dump(mode="json"), self.spec.storage / "spec.json")
 
     def _run(self, trial: Trial) -> str:
+        """The trial's child run, named by its searched values and tagged with its Ray trial id and Optuna trial
+        number (the Optuna trial gets the run id as user attribute `mlflow_run_id`)."""
         if trial.trial_id not in self.runs:
             cfg = trial_config(self.spec.base, trial.config)
-            self.runs[trial.trial_id] = self.tracker.trial_run(trial.trial_id, cfg.model_dump(mode="json"))
+            name = ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else
+                             f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(trial.config.items())) or trial.trial_id
+            ot_trial = self._optuna_trial(trial.trial_id)
+            tags = {"ray.trial_id": trial.trial_id}
+            tags |= {"optuna.trial_number": str(ot_trial.number)} if ot_trial else {}
+            run_id = self.tracker.trial_run(trial.trial_id, cfg.model_dump(mode="json"), name, tags)
+            if ot_trial is not None:
+                ot_trial.set_user_attr("mlflow_run_id", run_id)
+            self.runs[trial.trial_id] = run_id
         return self.runs[trial.trial_id]
+
+    def _optuna_trial(self, trial_id: str):
+        """The Optuna trial the searcher made for this Ray trial (an optuna.Trial to annotate), if any."""
+        if not self.spec.search.algorithm.startswith("optuna"):
+            return None
+        import optuna
+
+        study = optuna.load_study(study_name=self.spec.name, storage=self.spec.study_storage)
+        for frozen in study.get_trials(deepcopy=False):
+            if frozen.user_attrs.get(RAY_TRIAL_ATTR) == trial_id:
+                return optuna.Trial(study, frozen._trial_id)
+        return None
 
     def _steps(self, trial: Trial) -> int:
         return trial_config(self.spec.base, trial.config).steps
@@ -188,9 +212,10 @@ class MlflowCallback(tune.Callback):
             for entry in history:
                 self.tracker.log_metrics(run_id, tracked(entry | {"objective": objective(entry)}), entry["step"])
             step = history[-1]["step"]
-            pictures = [p for p in (path / f"traversal-{step:06d}.png", path / f"attention-{step:06d}.png")
-                        if p.exists()]
-            self.tracker.log_artifacts(run_id, pictures, "pictures")
+            for key in ("traversal", "attention"):
+                if (path / f"{key}-{step:06d}.png").exists() and (run_id, key, step) not in self.pictures:
+                    self.tracker.log_picture(run_id, path / f"{key}-{step:06d}.png", key, step)
+                    self.pictures.add((run_id, key, step))
             self.tracker.log_artifacts(run_id, [path / "best" / n for n in BEST_FILES
                                                 if (path / "best" / n).exists()], "best")
 
@@ -387,8 +412,9 @@ def _failure(spec: SweepSpec, records: list[TrialRecord], best: TrialRecord | No
 
 
 def finish_sweep(spec: SweepSpec) -> dict:
-    """Selects the best trial, exports it to <storage>/best, records both on the parent MLflow run; raises
-    SweepFailed (after recording what could be) when a trial failed or nothing could be selected."""
+    """Selects the best trial, exports it to <storage>/best (with a static explorer page), records both on the
+    parent MLflow run, which then holds the sweep's result; raises SweepFailed (after recording what could be) when
+    a trial failed or nothing could be selected."""
     from stylediscover.plots import sweep_plot
 
     records = trial_records(spec, create=True)
@@ -397,26 +423,64 @@ def finish_sweep(spec: SweepSpec) -> dict:
     front = pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")])
     plot = sweep_plot(records, front, spec.storage / "sweep.png")
     summary = {"sweep": spec.name, "trials": len(records), "pareto_front": [r.trial_id for r in front]}
-    files = [plot]
-    confirmed: dict[str, float] = {}
+    tags, metrics, folders = {}, {}, {}
     if best is not None:
         out = export_trial(best, spec.storage / "best")
-        summary |= {"trial_id": best.trial_id, "step": best.step, "score": best.score,
+        summary |= {"trial_id": best.trial_id, "run_id": best.run_id, "step": best.step, "score": best.score,
                     "n_discovered": best.n_discovered, "params": best.params, "export": str(out)}
-        files.append(out / "directions.json")
+        write_explorer(spec, out)
         if spec.selection.confirm_seed is not None:
             summary["confirmed"] = confirm(spec, out)
-            confirmed = {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
-            files.append(out / "confirmation.json")
+            metrics |= {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
+        tags = {"selected.trial_id": best.trial_id, SELECTED_RUN_TAG: best.run_id, "selected.step": best.step}
+        tags |= {f"selected.param.{k}": v for k, v in best.params.items()}
+        metrics |= {"selected_n_discovered": best.n_discovered, "selected_score": best.score}
+        folders["export"] = out
     failure = _failure(spec, records, best)
     if failure:
         summary["failure"] = failure
     (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    tracker_for(spec).finish_sweep(summary, files, confirmed, "FINISHED" if best is not None else "FAILED")
+    tracker = tracker_for(spec)
+    tracker.finish_sweep(tags, metrics, _note(spec, summary, tracker), [plot, spec.storage / "summary.json"],
+                         folders, "FINISHED" if best is not None else "FAILED")
     if failure:
         exported = f"; the best other trial, {best.trial_id}, was exported to {summary['export']}" if best else ""
         raise SweepFailed(f"sweep {spec.name!r}: {failure}{exported}")
     return summary
+
+
+def _note(spec: SweepSpec, summary: dict, tracker: SweepTracker) -> str:
+    """The parent run's description (markdown): what was selected, with a link to its run, and where it lives."""
+    lines = [f"**Sweep `{spec.name}`** ({summary['trials']} trials), stored in `{spec.storage}`."]
+    if "trial_id" in summary:
+        lines.append(f"Selected ({spec.selection.rule}): [trial {summary['trial_id']}]"
+                     f"({tracker.run_link(summary['run_id'])}), its evaluation at step {summary['step']}: "
+                     f"n_discovered {summary['n_discovered']}, score {summary['score']:.4f}, params "
+                     + ", ".join(f"`{k}={v}`" for k, v in summary["params"].items()) + ".")
+        if "confirmed" in summary:
+            c = summary["confirmed"]
+            lines.append(f"On fresh codes (seed {c['seed']}): n_discovered {c['n_discovered']}, "
+                         f"score {c['score']:.4f}.")
+        lines.append("The export is under `export/` (open `export/explorer.html` for sliders over every direction).")
+    if "failure" in summary:
+        lines.append(f"Failure: {summary['failure']}")
+    return "\n\n".join(lines)
+
+
+def _render_explorer(export: str, threads: int) -> None:
+    import torch
+
+    from stylediscover.explore.static import write_static_explorer
+
+    torch.set_num_threads(threads)
+    write_static_explorer(Path(export), Path(export) / "explorer.html")
+
+
+def write_explorer(spec: SweepSpec, export: Path) -> None:
+    """export/explorer.html, the static explorer of the export (one page, sliders that swap precomputed frames),
+    rendered by a Ray task with a trial's resources (the generator may need a GPU)."""
+    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_render_explorer)
+    ray.get(task.remote(str(export), max(1, int(spec.resources.cpu))))
 
 
 def _assess_export(path: str, samples: int | None, seed: int, threads: int) -> dict:

@@ -16,6 +16,7 @@ class TrialRecord:
     checkpoint: Path | None = None
     params: dict = field(default_factory=dict)
     error: str = ""
+    run_id: str = ""
 
 
 RULES = {

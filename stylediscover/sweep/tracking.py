@@ -22,6 +22,8 @@ from stylediscover.sweep.stores import exclusive
 
 SWEEP_TAG = "stylediscover.sweep"
 STORAGE_TAG = "stylediscover.storage"
+SELECTED_RUN_TAG = "stylediscover.selected_run"
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI opens its model-training view
 TRIAL_TAG = "stylediscover.trial_id"
 ROLE_TAG = "stylediscover.role"
 OUTCOME_TAG = "stylediscover.outcome"
@@ -62,9 +64,11 @@ class SweepTracker:
         if found is None and not create:
             raise InputError(self.client.tracking_uri, f"no MLflow experiment {name!r}", "mlflow.experiment")
         if found is not None:
+            if create and not EXPERIMENT_KIND.items() <= found.tags.items():
+                self.client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
             return found.experiment_id
         try:
-            return self.client.create_experiment(name, artifact_location=artifact_location)
+            return self.client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_KIND)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -84,16 +88,27 @@ class SweepTracker:
         runs = self.client.search_runs([self.experiment_id], self._query(tags), max_results=2)
         return runs[0].info.run_id if runs else None
 
-    def trial_run(self, trial_id: str, params: dict[str, Any]) -> str:
-        """The child run of a trial, created (with all params) on first sight."""
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        items = [Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def describe_sweep(self, spec: dict[str, Any], spec_file: Path) -> None:
+        """The parent run's params (the spec, flattened) and the saved spec as an artifact, once."""
+        if not self.client.get_run(self.parent_id).data.params:
+            self._log_params(self.parent_id, spec)
+            self.client.log_artifact(self.parent_id, str(spec_file))
+
+    def trial_run(self, trial_id: str, params: dict[str, Any], name: str | None = None,
+                  tags: dict[str, str] | None = None) -> str:
+        """The child run of a trial, created on first sight with all params, run name `name` (default: the trial
+        id) and extra `tags`."""
         run_id = self._find({TRIAL_TAG: trial_id})
         if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, run_name=trial_id, tags={
+            run_id = self.client.create_run(self.experiment_id, run_name=name or trial_id, tags={
                 SWEEP_TAG: self.sweep, STORAGE_TAG: self.storage, TRIAL_TAG: trial_id, ROLE_TAG: "trial",
-                "mlflow.parentRunId": self.parent_id}).info.run_id
-            items = [Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in flatten(params).items()]
-            for i in range(0, len(items), 100):
-                self.client.log_batch(run_id, params=items[i:i + 100])
+                "mlflow.parentRunId": self.parent_id} | (tags or {})).info.run_id
+            self._log_params(run_id, params)
         elif self.client.get_run(run_id).info.status != "RUNNING":
             self.client.update_run(run_id, status="RUNNING")
         return run_id
@@ -117,21 +132,34 @@ class SweepTracker:
         for f in files:
             self.client.log_artifact(run_id, str(f), artifact_path)
 
+    def log_picture(self, run_id: str, path: Path, key: str, step: int) -> None:
+        """A PNG as an MLflow image at `step`, so the UI's step slider walks through the evaluations."""
+        from PIL import Image
+
+        with Image.open(path) as picture:
+            self.client.log_image(run_id, picture.convert("RGB"), key=key, step=step)
+
     def finish_trial(self, run_id: str, status: str, outcome: str, error: str | None = None) -> None:
         tags = [RunTag(OUTCOME_TAG, outcome)] + ([RunTag(ERROR_TAG, error[:PARAM_VALUE_LIMIT])] if error else [])
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, status)
 
-    def finish_sweep(self, summary: dict[str, Any], files: list[Path], metrics: dict[str, float],
-                     status: str = "FINISHED") -> None:
-        """Records the selection as `best.*` tags and `metrics` on the parent run, attaches `files`, ends it
-        with `status`."""
+    def finish_sweep(self, tags: dict[str, Any], metrics: dict[str, float], note: str, files: list[Path],
+                     folders: dict[str, Path], status: str = "FINISHED") -> None:
+        """Records the selection on the parent run as `tags` and `metrics`, `note` as its description (markdown),
+        attaches `files` at the top and each folder under its artifact path, and ends it with `status`."""
         now = int(time.time() * 1000)
-        self.client.log_batch(self.parent_id, tags=[RunTag(f"best.{k}", str(v)[:PARAM_VALUE_LIMIT])
-                                                    for k, v in summary.items()],
+        self.client.log_batch(self.parent_id, tags=[RunTag(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in tags.items()]
+                              + [RunTag("mlflow.note.content", note)],
                               metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
         self.log_artifacts(self.parent_id, files)
+        for artifact_path, folder in folders.items():
+            self.client.log_artifacts(self.parent_id, str(folder), artifact_path)
         self.client.set_terminated(self.parent_id, status)
+
+    def run_link(self, run_id: str) -> str:
+        """The run's page, relative to the MLflow UI's root."""
+        return f"#/experiments/{self.experiment_id}/runs/{run_id}"
 
     def trial_runs(self) -> list:
         return self.client.search_runs([self.experiment_id], self._query({ROLE_TAG: "trial"}), max_results=10_000)
