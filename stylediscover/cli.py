@@ -425,21 +425,36 @@ def sweep_list(storage_path: str) -> None:
 @sweep.command("status")
 @click.argument("name")
 @STORAGE_OPTION
+@click.option("--watch", is_flag=True, help="Redraw the table every --interval seconds until the sweep ends.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
 @_friendly_errors
-def sweep_status(name: str, storage_path: str) -> None:
-    """Lists the trials of a sweep with their outcome and best evaluation so far.
+def sweep_status(name: str, storage_path: str, watch: bool, interval: float) -> None:
+    """Lists the trials of a sweep with their outcome and best evaluation so far; reads, never writes.
 
     \b
-    Example:
+    Examples:
       stylediscover sweep status quickstart-20261126-101500   # make quickstart names it quickstart-<time>
+      stylediscover sweep status quickstart-20261126-101500 --watch
     """
+    import time
+
     from stylediscover.sweep.records import load_saved_settings, trial_records
 
-    records = trial_records(load_saved_settings(name, storage_path))
-    click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
-    for r in sorted(records, key=lambda r: r.trial_id):
-        click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.step:>5} {r.n_discovered:>6} "
-                   f"{r.score:>7.4f}  {r.params}")
+    spec = load_saved_settings(name, storage_path)
+    while True:
+        records = trial_records(spec)
+        if watch and sys.stdout.isatty():
+            click.clear()
+        click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
+        for r in sorted(records, key=lambda r: r.trial_id):
+            click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.step:>5} {r.n_discovered:>6} "
+                       f"{r.score:>7.4f}  {r.params}")
+        running = sum(r.outcome == "running" for r in records)
+        if not watch or ((spec.storage / "summary.json").exists() and not running):
+            return
+        click.echo(f"{running} running; refreshed {time.strftime('%H:%M:%S')}; "
+                   "Ctrl-C stops watching (not the sweep)")
+        time.sleep(interval)
 
 
 @sweep.command("best")

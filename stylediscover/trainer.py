@@ -225,9 +225,9 @@ def _check_same_trial(cfg: TrainConfig, run_dir: Path) -> None:
                          "use another run directory", changed[0])
 
 
-def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict:
+def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None, progress: bool = True) -> dict:
     """Trains until cfg.steps, resuming from run_dir/checkpoint.pt; returns the last evaluation's metrics with
-    the best evaluation's (best_step, best_score, best_n_discovered, best_objective)."""
+    the best evaluation's (best_step, best_score, best_n_discovered, best_objective). progress: a tqdm bar."""
     torch.set_num_threads(cfg.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_trial(cfg, run_dir)
@@ -247,7 +247,8 @@ def train(cfg: TrainConfig, run_dir: Path, report: Report | None = None) -> dict
     history = run_dir / "metrics.jsonl"
     metrics: dict = json.loads(history.read_text().splitlines()[-1]) if history.exists() else {}
     t0 = time.perf_counter()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="navigator", unit="step")
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="navigator", unit="step",
+               disable=not progress)
     for step in bar:
         loss = training_loss(trial)
         optimizer.zero_grad(set_to_none=True)

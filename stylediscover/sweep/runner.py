@@ -248,6 +248,16 @@ class MlflowCallback(tune.Callback):
                 self.tracker.finish_trial(run.info.run_id, "KILLED", "lost")
 
 
+class ProgressCallback(tune.Callback):
+    """One console line per trial evaluation, in the driver (the trials' own progress bars are off)."""
+
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
+        params = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(trial.config.items()))
+        print(f"trial {trial.trial_id} ({params}) step {result['step']}: n_discovered {result['n_discovered']}, "
+              f"score {result['score']:.4f}; best n_discovered {result['best_n_discovered']}, score "
+              f"{result['best_score']:.4f} at step {result['best_step']}", flush=True)
+
+
 class DiskSpaceCallback(tune.Callback):
     """Pauses the sweep as Ctrl-C does (Tune saves its state one last time; unfinished trials stay resumable) once
     its storage has under MIN_FREE_BYTES free, before checkpoints, Tune's state or the embedded stores fail to be
@@ -378,7 +388,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
 
 
 def _run_config(spec: SweepSpec) -> tune.RunConfig:
-    callbacks = [MlflowCallback(spec), DiskSpaceCallback(spec.storage)]
+    callbacks = [MlflowCallback(spec), ProgressCallback(), DiskSpaceCallback(spec.storage)]
     callbacks += [StudyCallback(spec)] if spec.search.algorithm.startswith("optuna") else []
     return tune.RunConfig(name=spec.name, storage_path=str(spec.storage.parent),
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures),

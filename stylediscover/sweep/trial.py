@@ -24,4 +24,4 @@ def run_trial(params: dict[str, Any], base: dict) -> None:
     def report(metrics: dict, run_dir: Path) -> None:
         tune.report(metrics | {"objective": objective(metrics)}, checkpoint=tune.Checkpoint.from_directory(run_dir))
 
-    train(cfg, work, report)
+    train(cfg, work, report, progress=False)  # the driver prints one line per evaluation instead
