@@ -1,5 +1,6 @@
 """Option files and overrides: YAML mappings, dotted `key=value` overrides, validation naming file and field."""
 
+import difflib
 import stat
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
@@ -147,14 +148,31 @@ def parse_overrides(items: tuple[str, ...] | list[str], source: str) -> dict[str
     return parsed
 
 
+def dotted_fields(model_cls: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key of a pydantic model, nested models included: ['steps', 'loss.form', ...]."""
+    keys = []
+    for name, info in model_cls.model_fields.items():
+        keys.append(prefix + name)
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            keys += dotted_fields(info.annotation, f"{prefix}{name}.")
+    return keys
+
+
 def validate(model_cls: type[M], data: dict, source: str | Path, overrides: Iterable[str] = ()) -> M:
-    """`data` as `model_cls`; a problem at or under the key of an override names that override (`--set KEY`)."""
+    """`data` as `model_cls`; a problem at or under the key of an override names that override (`--set KEY`), and
+    an unknown key is given the nearest known one."""
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
         error = from_validation_error(source, exc)
         key = next((k for k in overrides if error.field and (error.field + ".").startswith(k + ".")), None)
-        raise (InputError(source, error.problem, f"--set {key}") if key else error) from None
+        if key is None:
+            raise error from None
+        problem = error.problem
+        if exc.errors()[0]["type"] == "extra_forbidden":
+            nearest = difflib.get_close_matches(key, dotted_fields(model_cls), n=1, cutoff=0.5)
+            problem = f"no such option{f'; did you mean {nearest[0]}?' if nearest else ''}"
+        raise InputError(source, problem, f"--set {key}") from None
 
 
 def load_options(model_cls: type[M], base: dict, overrides: tuple[str, ...], source: str | Path) -> M:

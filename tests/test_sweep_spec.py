@@ -79,3 +79,25 @@ def test_shipped_sweeps_validate(name):
 
     spec = load_spec(Path(__file__).parents[1] / "sweeps" / f"{name}.yaml")
     assert spec.name == name and spec.search_space
+
+
+def test_search_space_entries_can_be_overridden(tmp_path, base):
+    path = write(tmp_path, {"name": "ok", "base": base, "search_space": {
+        "navigator.attention": {"type": "choice", "values": ["softmax", "cumax"]},
+        "loss.temperature": {"type": "loguniform", "low": 0.05, "high": 1.0}}})
+    spec = load_spec(path, {"search_space.navigator.attention.values": ["cumax"],
+                            "search_space.loss.temperature": None,
+                            "search_space.loss.diversity_weight": {"type": "uniform", "low": 0.0, "high": 0.5}})
+    assert {k: v.model_dump() for k, v in spec.search_space.items()} == {
+        "navigator.attention": {"type": "choice", "values": ["cumax"]},
+        "loss.diversity_weight": {"type": "uniform", "low": 0.0, "high": 0.5}}
+    with pytest.raises(InputError, match="--set search_space.steps: expected a parameter mapping"):
+        load_spec(path, {"search_space.steps": 3})
+
+
+@pytest.mark.parametrize("key, nearest", [("base.stepz", "base.steps"), ("max_concurent", "max_concurrent"),
+                                          ("base.loss.temprature", "base.loss.temperature")])
+def test_unknown_override_names_the_nearest_key(tmp_path, base, key, nearest):
+    with pytest.raises(InputError) as refused:
+        load_spec(write(tmp_path, {"name": "ok", "base": base}), {key: 1})
+    assert refused.value.field == f"--set {key}" and f"did you mean {nearest}?" in refused.value.problem

@@ -87,6 +87,31 @@ def _check_value(base: dict, key: str, param: Param, value: Any, path: Path) -> 
         raise InputError(path, f"{param.type} draws fractional numbers but {key} takes whole ones: use randint", field)
 
 
+SPACE = "search_space."
+
+
+def _with_space_overrides(data: dict, overrides: dict[str, Any], path: Path) -> dict:
+    """`data` with the `--set search_space.KEY[.FIELD]=VALUE` overrides applied. Search-space keys hold dots
+    themselves, so the longest existing key that prefixes the rest is the entry (`search_space.loss.form.values=[a]`
+    sets `values` of entry `loss.form`); otherwise a mapping value adds or replaces a whole entry."""
+    space = dict(data.get("search_space") or {}) if isinstance(data.get("search_space") or {}, dict) else None
+    for key, value in overrides.items():
+        if not key.startswith(SPACE):
+            continue
+        if space is None:
+            raise InputError(path, "search_space is not a mapping, so its entries cannot be set", f"--set {key}")
+        rest = key[len(SPACE):]
+        entry = max((k for k in space if rest == k or rest.startswith(k + ".")), key=len, default=None)
+        if entry is not None and rest != entry and isinstance(space[entry], dict):
+            space[entry] = set_dotted(space[entry], rest[len(entry) + 1:], value)
+        elif isinstance(value, dict) or value is None:
+            space = {k: v for k, v in space.items() if k != rest} | ({rest: value} if value is not None else {})
+        else:
+            raise InputError(path, f"expected a parameter mapping (e.g. {{type: choice, values: [...]}}) or a field "
+                             f"of one of the entries {sorted(space)}", f"--set {key}")
+    return data | {"search_space": space} if any(k.startswith(SPACE) for k in overrides) else data
+
+
 def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     """Reads and validates a sweep YAML; the search space is checked value by value against TrainConfig (see
     `_probes`) and no number may be infinite or NaN."""
@@ -102,7 +127,9 @@ def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
             raise InputError(path, f"{exc.source}: {exc.problem}", "base_config") from None
         data["base"] = merged(base, data["base"]) if isinstance(data.get("base"), dict) else data.get("base", base)
     overrides = overrides or {}
-    spec = validate(SweepSpec, apply_overrides(data, overrides, path), path, overrides)
+    spec = validate(SweepSpec, apply_overrides(_with_space_overrides(data, overrides, path),
+                                               {k: v for k, v in overrides.items() if not k.startswith(SPACE)},
+                                               path), path, overrides)
     base = spec.base.model_dump()
     bad = _non_finite(base)
     if bad is not None:
