@@ -19,6 +19,8 @@ GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last i
 """
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,6 +57,24 @@ class Directions:
     def edit_delta(self, ws: torch.Tensor, k: int) -> torch.Tensor:
         """The delta [B, L, d] of direction k at its recommended strength, at ws [B, L, d]."""
         return self.strength(k) * self.delta(ws, torch.full((ws.shape[0],), k, dtype=torch.long, device=ws.device))
+
+    def apply(self, ws: torch.Tensor, multiples: Mapping[int | str, float]) -> torch.Tensor:
+        """ws [B, L, d] edited by every {direction (index or dominant-attribute name): multiple m of its recommended
+        strength}: ws + Σ_k m_k · edit_delta(ws, k), [B, L, d]. One direction gives exactly the codes that
+        `stylediscover edit` renders at strength multiple m."""
+        where = self.manifest.get("path", "directions")
+        resolved: dict[int, float] = {}
+        for key, multiple in multiples.items():
+            k = self.index(key)
+            if k in resolved:
+                raise InputError(where, f"direction {k} is given twice (last as {key!r})")
+            if not math.isfinite(multiple):
+                raise InputError(where, f"direction {key!r}: the multiple {multiple} is not a finite number")
+            resolved[k] = float(multiple)
+        edited = ws
+        for k, multiple in resolved.items():
+            edited = edited + multiple * self.edit_delta(ws, k)
+        return edited
 
     def to(self, device: torch.device | str) -> "Directions":
         """The same directions with their tensors (and navigator) on `device`."""
