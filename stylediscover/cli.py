@@ -347,7 +347,8 @@ def _print_summary(summary: dict, tracking_uri: str) -> None:
                    f"score {summary['score']:.4f}, params {summary['params']}")
         if "confirmed" in summary:
             _echo_confirmed(summary["confirmed"])
-        click.echo(f"directions exported to {summary['export']}")
+        click.echo(f"directions exported to {summary['export']} (explorer.html: sliders over every direction), "
+                   f"registered as {summary['model']} (alias best)")
     else:
         click.echo("no finished attention-based trial to select")
     click.echo(f"Pareto front: {', '.join(summary['pareto_front'])}")

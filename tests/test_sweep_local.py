@@ -67,6 +67,8 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert {"directions.safetensors", "directions.json", "directions_npy", "explorer.html", "confirmation.json",
             "traversal.png", "attention.png", "responses.json"} <= exported_files, exported_files
     assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert summary["model"] == "models:/stylediscover-directions/1" == parent.data.tags["selected.model"]
+    assert MlflowClient(spec.tracking_uri).get_model_version_by_alias("stylediscover-directions", "best").version == 1
     best = load_directions(spec.storage / "best" / "directions.safetensors")
     assert best.manifest["config"]["navigator"]["attention"] != "none"
     assert (spec.storage / "best" / "traversal.png").exists() and (spec.storage / "best" / "attention.png").exists()

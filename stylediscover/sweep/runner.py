@@ -37,6 +37,7 @@ from stylediscover.errors import InputError, StylediscoverError
 from stylediscover.metrics import objective
 from stylediscover.sweep.preflight import MIN_FREE_BYTES
 from stylediscover.sweep.records import load_saved_spec, tracker_for, trial_records
+from stylediscover.sweep.registry import register_export
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
 from stylediscover.sweep.stores import exclusive
@@ -434,6 +435,7 @@ def finish_sweep(spec: SweepSpec) -> dict:
     plot = sweep_plot(records, front, spec.storage / "sweep.png")
     summary = {"sweep": spec.name, "trials": len(records), "pareto_front": [r.trial_id for r in front]}
     tags, metrics, folders = {}, {}, {}
+    tracker = tracker_for(spec)
     if best is not None:
         out = export_trial(best, spec.storage / "best")
         summary |= {"trial_id": best.trial_id, "run_id": best.run_id, "step": best.step, "score": best.score,
@@ -442,7 +444,10 @@ def finish_sweep(spec: SweepSpec) -> dict:
         if spec.selection.confirm_seed is not None:
             summary["confirmed"] = confirm(spec, out)
             metrics |= {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
-        tags = {"selected.trial_id": best.trial_id, SELECTED_RUN_TAG: best.run_id, "selected.step": best.step}
+        version = register_export(spec.tracking_uri, spec.mlflow.experiment, tracker.parent_id, out)
+        summary["model"] = f"models:/{version.name}/{version.version}"
+        tags = {"selected.trial_id": best.trial_id, SELECTED_RUN_TAG: best.run_id, "selected.step": best.step,
+                "selected.model": summary["model"]}
         tags |= {f"selected.param.{k}": v for k, v in best.params.items()}
         metrics |= {"selected_n_discovered": best.n_discovered, "selected_score": best.score}
         folders["export"] = out
@@ -450,7 +455,6 @@ def finish_sweep(spec: SweepSpec) -> dict:
     if failure:
         summary["failure"] = failure
     (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    tracker = tracker_for(spec)
     tracker.finish_sweep(tags, metrics, _note(spec, summary, tracker), [plot, spec.storage / "summary.json"],
                          folders, "FINISHED" if best is not None else "FAILED")
     if failure:
@@ -471,7 +475,9 @@ def _note(spec: SweepSpec, summary: dict, tracker: SweepTracker) -> str:
             c = summary["confirmed"]
             lines.append(f"On fresh codes (seed {c['seed']}): n_discovered {c['n_discovered']}, "
                          f"score {c['score']:.4f}.")
-        lines.append("The export is under `export/` (open `export/explorer.html` for sliders over every direction).")
+        lines.append("The export is under `export/` (open `export/explorer.html` for sliders over every direction); "
+                     f"it is registered as `{summary['model']}` (`mlflow.pyfunc.load_model` applies its directions "
+                     "to W+ codes, alias `best`).")
     if "failure" in summary:
         lines.append(f"Failure: {summary['failure']}")
     return "\n\n".join(lines)
