@@ -136,6 +136,12 @@ def _scheduler(spec: SweepSpec):
                          reduction_factor=spec.scheduler.reduction_factor)
 
 
+def searched_values(config: dict[str, Any]) -> str:
+    """A trial's searched values, short: {'loss.form': 'infonce', 'lr': 0.0123456} → 'form=infonce, lr=0.01235'."""
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+                     for k, v in sorted(config.items()))
+
+
 def tracked(metrics: dict) -> dict[str, float]:
     """The numeric metrics a trial run records at each evaluation: this one's and the best so far."""
     return {k: metrics[k] for k in ("score", "n_discovered", "objective", "loss", "best_step", "best_score",
@@ -168,8 +174,7 @@ class MlflowCallback(tune.Callback):
         number (the Optuna trial gets the run id as user attribute `mlflow_run_id`)."""
         if trial.trial_id not in self.runs:
             cfg = trial_config(self.spec.base, trial.config)
-            name = ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else
-                             f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(trial.config.items())) or trial.trial_id
+            name = searched_values(trial.config) or trial.trial_id
             ot_trial = self._optuna_trial(trial.trial_id)
             tags = {"ray.trial_id": trial.trial_id}
             tags |= {"optuna.trial_number": str(ot_trial.number)} if ot_trial else {}
@@ -253,10 +258,10 @@ class ProgressCallback(tune.Callback):
     """One console line per trial evaluation, in the driver (the trials' own progress bars are off)."""
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
-        params = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(trial.config.items()))
-        print(f"trial {trial.trial_id} ({params}) step {result['step']}: n_discovered {result['n_discovered']}, "
-              f"score {result['score']:.4f}; best n_discovered {result['best_n_discovered']}, score "
-              f"{result['best_score']:.4f} at step {result['best_step']}", flush=True)
+        print(f"trial {trial.trial_id} ({searched_values(trial.config)}) step {result['step']}: "
+              f"n_discovered {result['n_discovered']}, score {result['score']:.4f}; best n_discovered "
+              f"{result['best_n_discovered']}, score {result['best_score']:.4f} at step {result['best_step']}",
+              flush=True)
 
 
 class DiskSpaceCallback(tune.Callback):
