@@ -34,6 +34,14 @@ def wait_for(url: str, timeout_s: float = 120) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def close_assistant(page) -> None:
+    """Closes the MLflow Assistant side panel (it covers a third of the page): its close button is the last button
+    of the panel's header, at the window's top right."""
+    if page.get_by_text("MLflow Assistant", exact=True).count():
+        page.mouse.click(1564, 35)
+        page.wait_for_timeout(800)
+
+
 def main() -> None:
     from mlflow.tracking import MlflowClient
     from playwright.sync_api import sync_playwright
@@ -61,12 +69,19 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM)
             page = browser.new_page(viewport={"width": 1600, "height": 900})
             experiment = parent.info.experiment_id
-            page.goto(f"{base}/#/experiments/{experiment}/runs", wait_until="networkidle")
-            page.wait_for_timeout(3000)
+            page.goto(f"{base}/#/experiments/{experiment}/runs", wait_until="load")
+            page.wait_for_timeout(6000)
+            close_assistant(page)
+            page.get_by_text(summary["sweep"]).first.locator("xpath=preceding::*[name()='svg'][1]").click()
+            page.wait_for_timeout(1500)
             page.screenshot(path=str(args.out / "mlflow-runs.png"))
-            page.goto(f"{base}/#/experiments/{experiment}/runs/{parent.info.run_id}", wait_until="networkidle")
-            page.wait_for_timeout(3000)
-            page.screenshot(path=str(args.out / "mlflow-parent-run.png"), full_page=True)
+            page.goto(f"{base}/#/experiments/{experiment}/runs/{parent.info.run_id}", wait_until="load")
+            page.wait_for_timeout(6000)
+            close_assistant(page)
+            page.mouse.move(600, 500)
+            page.mouse.wheel(0, 500)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(args.out / "mlflow-parent-run.png"))
             browser.close()
     finally:
         server.terminate()
