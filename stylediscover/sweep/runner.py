@@ -28,6 +28,7 @@ import ray
 from ray import tune
 from ray.tune import ExperimentAnalysis
 from ray.tune.experiment import Trial
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
@@ -344,6 +345,7 @@ def _disk_guard(spec: SweepSpec) -> Iterator[None]:
 def _fit(spec: SweepSpec, tuner: tune.Tuner) -> None:
     """Runs the experiment; a sweep that ends with started trials unfinished (Ctrl-C, or paused by
     DiskSpaceCallback) raises SweepFailed saying why and how to continue, instead of selecting among them."""
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # no TensorBoard files or advice: CSV and JSON are asked
     tuner.fit()
     trials = ExperimentAnalysis(str(spec.storage)).trials  # as saved: what a resume continues
     unfinished = sum(t.status not in (Trial.TERMINATED, Trial.ERROR) for t in trials)
@@ -394,7 +396,8 @@ def run_sweep(spec: SweepSpec, address: str | None = None) -> dict:
 
 
 def _run_config(spec: SweepSpec) -> tune.RunConfig:
-    callbacks = [MlflowCallback(spec), ProgressCallback(), DiskSpaceCallback(spec.storage)]
+    callbacks = [MlflowCallback(spec), ProgressCallback(), DiskSpaceCallback(spec.storage), CSVLoggerCallback(),
+                 JsonLoggerCallback()]
     callbacks += [StudyCallback(spec)] if spec.search.algorithm.startswith("optuna") else []
     return tune.RunConfig(name=spec.name, storage_path=str(spec.storage.parent),
                           failure_config=tune.FailureConfig(max_failures=spec.max_failures),
