@@ -1,13 +1,14 @@
 """Runs a sweep with Ray Tune (local by default, an existing cluster by address), tracks it in MLflow,
 selects the best attention-based trial and exports its directions. A trial stands for its best evaluation
 (highest objective, kept by the trainer in its best/ folder): that is what the searcher, the selection and
-the export see. Being a maximum over evaluations on one set of codes, it flatters; the selected export is
-therefore re-evaluated on fresh codes (selection.confirm_seed), and both are reported.
+the export see. Being a maximum over evaluations on one set of codes (the validation codes), it flatters; the
+selected export is therefore evaluated on R held-out test sets (selection.test_sets, see heldout.py) and both are
+reported: the validation figures that selected it, the test figures (mean ± std, robust discovery) that describe it.
 
 Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
 embedded MLflow store, unless a server is given), mlruns/ (its artifacts), sweep.png (metrics per trial
-and the Pareto front), summary.json and best/ (the export).
+and the Pareto front), summary.json and best/ (the export, with heldout.json).
 
 A sweep survives a killed driver at any moment: `resume_sweep` restores Tune's state, the MLflow and Optuna
 callbacks reconcile runs and study trials with Tune's trials when the experiment ends, the searcher never
@@ -29,8 +30,10 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from stylediscover.assessment import assess
+from stylediscover.assessment import assess_heldout
+from stylediscover.directions import record_heldout
 from stylediscover.errors import InputError, StylediscoverError, from_validation_error
+from stylediscover.heldout import headline, heldout_block, heldout_metrics
 from stylediscover.metrics import objective
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
@@ -351,44 +354,47 @@ def finish_sweep(spec: SweepSpec) -> dict:
     plot = sweep_plot(records, front, spec.storage / "sweep.png")
     summary = {"sweep": spec.name, "trials": len(records), "pareto_front": [r.trial_id for r in front]}
     files = [plot]
-    confirmed: dict[str, float] = {}
+    tested: dict[str, float] = {}
     if best is not None:
         out = export_trial(best, spec.storage / "best")
         summary |= {"trial_id": best.trial_id, "step": best.step, "score": best.score,
                     "n_discovered": best.n_discovered, "params": best.params, "export": str(out)}
+        if spec.selection.test_sets:
+            summary["heldout"] = confirm(spec, out)
+            tested = heldout_metrics(summary["heldout"])
+            files.append(out / "heldout.json")
         files.append(out / "directions.json")
-        if spec.selection.confirm_seed is not None:
-            summary["confirmed"] = confirm(spec, out)
-            confirmed = {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
-            files.append(out / "confirmation.json")
     failure = _failure(spec, records, best)
     if failure:
         summary["failure"] = failure
     (spec.storage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    tracker_for(spec).finish_sweep(summary, files, confirmed, "FINISHED" if best is not None else "FAILED")
+    tracker_for(spec).finish_sweep(summary, files, tested, "FINISHED" if best is not None else "FAILED")
     if failure:
         exported = f"; the best other trial, {best.trial_id}, was exported to {summary['export']}" if best else ""
         raise SweepFailed(f"sweep {spec.name!r}: {failure}{exported}")
     return summary
 
 
-def _assess_export(path: str, samples: int | None, seed: int, threads: int) -> dict:
+def _test_export(path: str, sets: int, samples: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    return assess(Path(path), samples=samples, seed=seed)
+    return assess_heldout(Path(path), sets, samples)
 
 
 def confirm(spec: SweepSpec, export: Path) -> dict:
-    """The export's metrics on codes of selection.confirm_seed, computed by a Ray task with a trial's resources;
-    the whole result goes to export/confirmation.json, the seed, N and both metrics are returned."""
-    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_assess_export)
-    pending = task.remote(str(export / "directions.safetensors"), spec.selection.confirm_samples,
-                          spec.selection.confirm_seed, max(1, int(spec.resources.cpu)))
+    """The export's held-out test evaluation (selection.test_sets sets of selection.test_samples codes, see
+    heldout.py), computed by a Ray task with a trial's resources: the whole result goes to export/heldout.json,
+    all but the response matrices into the manifest (export/directions.json, block `heldout`); returns its
+    headline figures."""
+    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_test_export)
+    pending = task.remote(str(export / "directions.safetensors"), spec.selection.test_sets,
+                          spec.selection.test_samples, max(1, int(spec.resources.cpu)))
     kill_at("confirm")
     result = ray.get(pending)
-    (export / "confirmation.json").write_text(json.dumps(result, indent=1) + "\n")
-    return {k: result[k] for k in ("seed", "samples", "score", "n_discovered")}
+    (export / "heldout.json").write_text(json.dumps(result, indent=1) + "\n")
+    record_heldout(export / "directions.json", heldout_block(result))
+    return headline(result)
 
 
 def export_trial(record: TrialRecord, out: Path) -> Path:
