@@ -373,6 +373,12 @@ def _echo_heldout(heldout: dict) -> None:
                f"{heldout['robust_n_discovered']}: {', '.join(heldout['robust']) or 'none'}")
 
 
+def _saved_summary(storage: Path) -> dict:
+    """The summary.json a finished sweep wrote under `storage` ({} before the sweep finished)."""
+    path = storage / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _print_summary(summary: dict, tracking_uri: str) -> None:
     if "trial_id" in summary:
         click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}, validation codes): "
@@ -496,8 +502,7 @@ def sweep_best(name: str, storage_path: str) -> None:
     else:
         click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
                    f"step={best.step} n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
-        summary_path = spec.storage / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        summary = _saved_summary(spec.storage)
         if summary.get("trial_id") == best.trial_id and "heldout" in summary:
             _echo_heldout(summary["heldout"])
     for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
@@ -511,7 +516,8 @@ def sweep_best(name: str, storage_path: str) -> None:
 @FORCE
 @_friendly_errors
 def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
-    """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map).
+    """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map),
+    with the sweep's held-out test of it (heldout.json and the manifest's `heldout` block) once the sweep ran it.
 
     \b
     Example:
@@ -533,7 +539,15 @@ def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
     best = select_best(trial_records(spec), spec.selection.rule, spec.selection.attention_only)
     if best is None:
         raise InputError(spec.storage, "no finished attention-based trial to export")
-    click.echo(f"exported trial {best.trial_id} to {export_trial(best, out)}")
+    export_trial(best, out)
+    tested = spec.storage / "best" / "heldout.json"
+    if tested.is_file() and _saved_summary(spec.storage).get("trial_id") == best.trial_id:
+        from stylediscover.directions import record_heldout
+        from stylediscover.heldout import heldout_block
+
+        shutil.copy2(tested, out / "heldout.json")
+        record_heldout(out / "directions.json", heldout_block(json.loads(tested.read_text())))
+    click.echo(f"exported trial {best.trial_id} to {out}")
 
 
 

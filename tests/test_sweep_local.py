@@ -85,7 +85,9 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     exported = runner.invoke(main, ["sweep", "export", "tiny", "--storage-path", str(tmp_path / "store"),
                                     "--out", str(out)])
     assert exported.exit_code == 0, exported.output
-    assert json.loads((out / "directions.json").read_text())["metrics"]["score"] == summary["score"]
+    exported_manifest = json.loads((out / "directions.json").read_text())
+    assert exported_manifest["metrics"]["score"] == summary["score"]
+    assert exported_manifest["heldout"] == block and (out / "heldout.json").is_file()
 
 
 def test_existing_sweep_name_is_refused_before_work(tiny_world, tmp_path):
