@@ -60,10 +60,10 @@ def codes(z_dim: int, samples: int, seed: int) -> torch.Tensor:
     return torch.randn(samples, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def _in_workers(fn: Callable[[int], torch.Tensor], jobs: range) -> list[torch.Tensor]:
+def _in_workers(fn: Callable[[int], torch.Tensor], jobs: range, device: torch.device) -> list[torch.Tensor]:
     """fn over jobs; on the CPU spread over torch.get_num_threads() worker threads of one intra-op thread each
     (independent passes keep both cores of a small machine busier than one pass split across them)."""
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
     if threads == 1 or len(jobs) == 1:
         return [fn(j) for j in jobs]
     torch.set_num_threads(1)
@@ -80,8 +80,8 @@ def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predi
     """The K × A response matrix. delta_fn(ws [B, L, d], k [B]) → deltas [B, L, d]; scales [K] override cfg.scale.
 
     The K·N (direction, code) pairs, direction by direction, go through synthesis and the predictor in passes of
-    cfg.batch pairs (both signs: 2·cfg.batch images); on CPUs of at most CPU_PASS_PIXELS output pixels, the
-    passes spread over worker threads (see _in_workers). Every image is computed on its own, so the passes only
+    cfg.batch pairs (both signs: 2·cfg.batch images); on CPUs of at most CPU_PASS_PIXELS output pixels, spread
+    over worker threads (see _in_workers). Every image is computed on its own, so the passes only
     change how fast the matrix comes, not its values (beyond float32 rounding)."""
     device = generator.device
     ws_all = generator.mapping(codes(generator.z_dim, cfg.samples, cfg.seed).to(device),
@@ -98,7 +98,8 @@ def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predi
         raw = predictor(generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const"))
         return torch.stack([raw[: len(ws)], raw[len(ws):]], dim=1)
 
-    raw = torch.cat(_in_workers(one_pass, range(0, len(directions), pairs))).view(num_directions, cfg.samples, 2, -1)
+    passes = _in_workers(one_pass, range(0, len(directions), pairs), device)
+    raw = torch.cat(passes).view(num_directions, cfg.samples, 2, -1)
     return torch.stack([head_responses(predictor, r[:, 0], r[:, 1]) for r in raw]).cpu()
 
 
