@@ -1,26 +1,51 @@
-"""Both metrics of an exported directions file, recomputed on codes of any seed (`stylediscover evaluate`,
-and the sweep's check of its selected export on codes the trials' evaluations never saw)."""
+"""Both metrics of an exported directions file, recomputed on codes of any seed (`stylediscover evaluate`), and
+its held-out test evaluation over R sets of test codes (`evaluate --test-sets R`, and the sweep's check of its
+selected export on codes that neither the trials' evaluations nor the selection saw; see heldout.py)."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from stylediscover.builtin import resolve_builtin
 from stylediscover.config import default_device
-from stylediscover.directions import load_directions
+from stylediscover.directions import Directions, load_directions
 from stylediscover.features import FeatureConfig, load_features
-from stylediscover.generators import load_generator
+from stylediscover.generators import Generator, load_generator
+from stylediscover.heldout import TEST_SAMPLES, TEST_SETS, heldout_seeds, robust_summary
 from stylediscover.metrics import MetricsConfig, attribute_responses, calibrate_scales, n_discovered, score
 from stylediscover.options import load_options
 from stylediscover.precision import exact
-from stylediscover.predictor import load_predictor
+from stylediscover.predictor import AttributePredictor, load_predictor
 
 
-def assess(directions_path: Path, generator_source: str | None = None, predictor_source: str | None = None,
-           device: torch.device | None = None, **metric_changes) -> dict:
-    """Responses [K, A] of the exported directions, with score and n_discovered, under the trial's metrics
-    options (the manifest's) updated by `metric_changes` (MetricsConfig fields; None leaves one as it was).
-    Generator and predictor default to the manifest's; device to the GPU when there is one."""
+@dataclass
+class Assessed:
+    """An export with the networks that evaluate it and its metrics options."""
+
+    generator: Generator
+    directions: Directions
+    predictor: AttributePredictor
+    cfg: MetricsConfig
+    scales: torch.Tensor | None
+
+    @property
+    def attributes(self) -> list[str]:
+        return [h.name for h in self.predictor.config.heads]
+
+    def responses(self, cfg: MetricsConfig) -> torch.Tensor:
+        """Responses [K, A] on the codes `cfg` describes, at the export's strengths."""
+        with exact():
+            return attribute_responses(self.generator, self.directions.delta, len(self.directions.deltas),
+                                       self.predictor, cfg, self.scales)
+
+
+def load_assessed(directions_path: Path, generator_source: str | None = None, predictor_source: str | None = None,
+                  device: torch.device | None = None, **metric_changes) -> Assessed:
+    """The export with its generator and predictor (default: the manifest's) on `device` (default: the GPU when
+    there is one), under the trial's metrics options (the manifest's) updated by `metric_changes` (MetricsConfig
+    fields; None leaves one as it was); with calibration, the per-direction strengths are computed here."""
     device = device or default_device()
     manifest_cfg = load_directions(directions_path).manifest["config"]
     generator = load_generator(generator_source or manifest_cfg["generator"], manifest_cfg.get("class_index"),
@@ -29,15 +54,41 @@ def assess(directions_path: Path, generator_source: str | None = None, predictor
     predictor = load_predictor(resolve_builtin(predictor_source or manifest_cfg["predictor"], "predictor")).to(device)
     cfg = load_options(MetricsConfig, manifest_cfg["eval"]["metrics"] | {
         k: v for k, v in metric_changes.items() if v is not None}, (), "evaluate options")
-    k_dirs = len(directions.deltas)
     scales = None
-    with exact():
-        if cfg.calibrate:
-            features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
-            features = features.to(device)
-            scales = calibrate_scales(generator, directions.delta, k_dirs, features, cfg)
-        responses = attribute_responses(generator, directions.delta, k_dirs, predictor, cfg, scales)
-    return {"attributes": [h.name for h in predictor.config.heads], "responses": responses.tolist(),
-            "scales": None if scales is None else scales.tolist(), "score": score(responses),
+    if cfg.calibrate:
+        features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
+        with exact():
+            scales = calibrate_scales(generator, directions.delta, len(directions.deltas), features.to(device), cfg)
+    return Assessed(generator, directions, predictor, cfg, scales)
+
+
+def assess(directions_path: Path, generator_source: str | None = None, predictor_source: str | None = None,
+           device: torch.device | None = None, **metric_changes) -> dict:
+    """Responses [K, A] of the exported directions, with score and n_discovered, on the codes of the trial's
+    metrics options updated by `metric_changes` (see load_assessed)."""
+    assessed = load_assessed(directions_path, generator_source, predictor_source, device, **metric_changes)
+    cfg = assessed.cfg
+    responses = assessed.responses(cfg)
+    return {"attributes": assessed.attributes, "responses": responses.tolist(),
+            "scales": None if assessed.scales is None else assessed.scales.tolist(), "score": score(responses),
             "n_discovered": n_discovered(responses), "samples": cfg.samples, "seed": cfg.seed, "scale": cfg.scale,
             "truncation_psi": cfg.truncation_psi}
+
+
+def assess_heldout(directions_path: Path, sets: int = TEST_SETS, samples: int = TEST_SAMPLES,
+                   generator_source: str | None = None, predictor_source: str | None = None,
+                   device: torch.device | None = None, progress: bool = False, **metric_changes) -> dict:
+    """The export's held-out test evaluation: responses [K, A] on `sets` test sets of `samples` codes (seeds
+    heldout_seeds of the validation seed, the manifest's metrics.seed), at the strengths of its validation
+    calibration, with the robust summary of heldout.robust_summary. `metric_changes` as for load_assessed, except
+    the seed, which the split fixes. `progress` shows a bar over the sets."""
+    if metric_changes.get("seed") is not None:
+        raise ValueError("the held-out split fixes the codes: test seeds derive from the validation seed")
+    assessed = load_assessed(directions_path, generator_source, predictor_source, device, **metric_changes)
+    seeds = heldout_seeds(assessed.cfg.seed, sets)
+    per_set = [assessed.responses(assessed.cfg.model_copy(update={"samples": samples, "seed": seed}))
+               for seed in tqdm(seeds, desc="test sets", unit="set", disable=not progress)]
+    return {"attributes": assessed.attributes, "validation_seed": assessed.cfg.seed, "seeds": seeds,
+            "samples": samples, "scale": assessed.cfg.scale, "truncation_psi": assessed.cfg.truncation_psi,
+            "scales": None if assessed.scales is None else assessed.scales.tolist(),
+            "responses": [r.tolist() for r in per_set]} | robust_summary(per_set, assessed.attributes)

@@ -231,20 +231,39 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
 @click.option("--calibrate/--no-calibrate", default=None,
               help="Per-direction strengths giving equal feature change (default: as the trial did).")
 @click.option("--seed", type=int, default=None, help="Seed of the codes (default: the trial's, metrics.seed).")
+@click.option("--test-sets", type=click.IntRange(min=1), default=None,
+              help="Held-out test instead: R sets of test codes (seeds derived from the validation seed, never "
+                   "equal to it; --samples per set, default 1000), with the robust-discovery table.")
 @_friendly_errors
 def evaluate(directions_path: Path, generator_source: str | None, predictor_source: str | None,
              samples: int | None, scale: float | None, psi: float | None, calibrate: bool | None,
-             seed: int | None) -> None:
+             seed: int | None, test_sets: int | None) -> None:
     """Recomputes score and n_discovered of exported directions and prints the response matrix; another
-    --seed gives codes the training-time evaluations never saw.
+    --seed gives codes the training-time evaluations never saw; --test-sets R gives the held-out test (the
+    sweep's) as a table: per attribute on how many sets it is discovered, the margin of its winning direction over
+    that direction's runner-up per set, and whether it is robustly discovered; n_discovered and score as
+    mean ± std over the sets.
 
     \b
     Examples:
       stylediscover evaluate runs/shapes-binary/directions.safetensors --samples 500
       stylediscover evaluate runs/shapes-binary/best/directions.safetensors --samples 1000 --seed 1
+      stylediscover evaluate runs/shapes-binary/best/directions.safetensors --test-sets 5
     """
-    from stylediscover.assessment import assess
+    from stylediscover.assessment import assess, assess_heldout
 
+    if test_sets is not None:
+        if seed is not None:
+            raise click.UsageError("--seed and --test-sets exclude each other: the test seeds derive from the "
+                                   "validation seed")
+        from stylediscover.heldout import TEST_SAMPLES, robust_table
+
+        result = assess_heldout(directions_path, test_sets, samples or TEST_SAMPLES, generator_source,
+                                predictor_source, progress=True, scale=scale, truncation_psi=psi, calibrate=calibrate)
+        click.echo(f"held-out test: {result['sets']} sets of {result['samples']} codes, seeds "
+                   f"{', '.join(map(str, result['seeds']))} (validation seed {result['validation_seed']})")
+        click.echo("\n".join(robust_table(result)))
+        return
     result = assess(directions_path, generator_source, predictor_source, samples=samples, scale=scale,
                     truncation_psi=psi, calibrate=calibrate, seed=seed)
     if result["scales"] is not None:
@@ -335,18 +354,26 @@ STORAGE_OPTION = click.option("--storage-path", default="runs/sweeps", show_defa
                               help="Where sweeps live (the spec's storage_path).")
 
 
-def _echo_confirmed(confirmed: dict) -> None:
-    click.echo(f"on fresh codes (seed {confirmed['seed']}, N {confirmed['samples']}): n_discovered "
-               f"{confirmed['n_discovered']}, score {confirmed['score']:.4f}")
+def _echo_heldout(heldout: dict) -> None:
+    click.echo(f"on held-out test codes ({heldout['sets']} sets of {heldout['samples']}): n_discovered "
+               f"{heldout['n_discovered_mean']:.2f} ± {heldout['n_discovered_std']:.2f}, score "
+               f"{heldout['score_mean']:.4f} ± {heldout['score_std']:.4f}; robustly discovered "
+               f"{heldout['robust_n_discovered']}: {', '.join(heldout['robust']) or 'none'}")
+
+
+def _saved_summary(storage: Path) -> dict:
+    """The summary.json a finished sweep wrote under `storage` ({} before the sweep finished)."""
+    path = storage / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _print_summary(summary: dict, tracking_uri: str) -> None:
     if "trial_id" in summary:
-        click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}): "
+        click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}, validation codes): "
                    f"n_discovered {summary['n_discovered']}, "
                    f"score {summary['score']:.4f}, params {summary['params']}")
-        if "confirmed" in summary:
-            _echo_confirmed(summary["confirmed"])
+        if "heldout" in summary:
+            _echo_heldout(summary["heldout"])
         click.echo(f"directions exported to {summary['export']} (explorer.html: sliders over every direction), "
                    f"registered as {summary['model']} (alias best)")
     else:
@@ -480,10 +507,9 @@ def sweep_best(name: str, storage_path: str) -> None:
     else:
         click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
                    f"step={best.step} n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
-        summary_path = spec.storage / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        if summary.get("trial_id") == best.trial_id and "confirmed" in summary:
-            _echo_confirmed(summary["confirmed"])
+        summary = _saved_summary(spec.storage)
+        if summary.get("trial_id") == best.trial_id and "heldout" in summary:
+            _echo_heldout(summary["heldout"])
     for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
         click.echo(f"pareto: {r.trial_id} n_discovered={r.n_discovered} score={r.score:.4f}")
 
@@ -495,7 +521,8 @@ def sweep_best(name: str, storage_path: str) -> None:
 @FORCE
 @_friendly_errors
 def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
-    """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map).
+    """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map),
+    with the sweep's held-out test of it (heldout.json and the manifest's `heldout` block) once the sweep ran it.
 
     \b
     Example:
@@ -518,7 +545,15 @@ def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
     best = select_best(trial_records(spec), spec.selection.rule, spec.selection.attention_only)
     if best is None:
         raise InputError(spec.storage, "no finished attention-based trial to export")
-    click.echo(f"exported trial {best.trial_id} to {export_trial(best, out)}")
+    export_trial(best, out)
+    tested = spec.storage / "best" / "heldout.json"
+    if tested.is_file() and _saved_summary(spec.storage).get("trial_id") == best.trial_id:
+        from stylediscover.directions import record_heldout
+        from stylediscover.heldout import heldout_block
+
+        shutil.copy2(tested, out / "heldout.json")
+        record_heldout(out / "directions.json", heldout_block(json.loads(tested.read_text())))
+    click.echo(f"exported trial {best.trial_id} to {out}")
 
 
 

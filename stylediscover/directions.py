@@ -8,7 +8,10 @@ safetensors tensors:
 manifest (JSON): format, generator {source, sha256, num_ws, w_dim, resolution}, config (the whole
 trial config), scale (the median edit strength the metrics used), attributes, directions [{index,
 dominant_attribute, response, responses, scale (this direction's strength in the metrics, recommended
-for edits), layers [first, last], runner_up, margin, quality}], quality_thresholds, metrics.
+for edits), layers [first, last], runner_up, margin, quality}], quality_thresholds, metrics (on the validation
+codes), and, once the export was tested on held-out codes (a sweep's selected export), heldout (heldout.py: test
+seeds, n_discovered and score per set with mean ± std, per attribute its share of sets and margins, per direction
+its dominant attribute per set).
 Quality of a direction, from its attribute responses a_k (QUALITY_THRESHOLDS):
   inactive   its strongest response is below `inactive_below` (under 2 % of the attribute's range, or of half a
              hue turn, at the recommended strength): the edit changes no attribute the predictor reads
@@ -174,6 +177,13 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
                 "metrics": metrics}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def record_heldout(manifest_path: Path, block: dict) -> None:
+    """Adds (or replaces) the manifest's `heldout` block (heldout.heldout_block of a held-out evaluation)."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    manifest["heldout"] = block
+    Path(manifest_path).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def load_directions(path: Path, generator=None) -> Directions:

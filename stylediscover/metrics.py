@@ -14,6 +14,7 @@ left out of the score's mean and discovers nothing (a score with no responding d
 """
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,7 @@ from stylediscover.predictor import AttributePredictor
 
 DeltaFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SUMMARISED = 30
+CPU_PASS_PIXELS = 32 * 32 * 32  # output pixels per pass on CPUs: 16 pairs (32 images) at 32 px
 
 
 class MetricsConfig(BaseModel):
@@ -31,7 +33,8 @@ class MetricsConfig(BaseModel):
     scale: float = Field(1.0, gt=0, description="edit strength s in x± = G(w ± s·D_k(w))")
     truncation_psi: float = 0.5
     seed: int = 12345
-    batch: int = Field(100, ge=1, description="codes per synthesis pass")
+    batch: int = Field(100, ge=1, description="(direction, code) pairs per synthesis pass (on CPUs at most "
+                       "CPU_PASS_PIXELS output pixels)")
     calibrate: bool = Field(False, description="per-direction strengths giving equal feature change "
                             "(see calibrate_scales)")
     calibration_samples: int = Field(32, ge=1)
@@ -52,24 +55,52 @@ def head_responses(predictor: AttributePredictor, plus: torch.Tensor, minus: tor
     return torch.stack(out)
 
 
+def codes(z_dim: int, samples: int, seed: int) -> torch.Tensor:
+    """The metrics' latent codes z [samples, z_dim] of `seed`, drawn on the CPU."""
+    return torch.randn(samples, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def _in_workers(fn: Callable[[int], torch.Tensor], jobs: range, device: torch.device) -> list[torch.Tensor]:
+    """fn over jobs; on the CPU spread over torch.get_num_threads() worker threads of one intra-op thread each
+    (independent passes keep both cores of a small machine busier than one pass split across them)."""
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if threads == 1 or len(jobs) == 1:
+        return [fn(j) for j in jobs]
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(fn, jobs))
+    finally:
+        torch.set_num_threads(threads)
+
+
 @torch.no_grad()
 def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predictor: AttributePredictor,
                         cfg: MetricsConfig, scales: torch.Tensor | None = None) -> torch.Tensor:
-    """The K × A response matrix. delta_fn(ws [B, L, d], k [B]) → deltas [B, L, d]; scales [K] override cfg.scale."""
-    z = torch.randn(cfg.samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
-    ws_all = generator.mapping(z.to(generator.device), truncation_psi=cfg.truncation_psi)
-    rows = []
-    for k in range(num_directions):
-        s = float(scales[k]) if scales is not None else cfg.scale
-        plus, minus = [], []
-        for ws in ws_all.split(cfg.batch):
-            d = s * delta_fn(ws, torch.full((len(ws),), k, dtype=torch.long, device=ws.device))
-            images = generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const")
-            raw = predictor(images)
-            plus.append(raw[: len(ws)])
-            minus.append(raw[len(ws):])
-        rows.append(head_responses(predictor, torch.cat(plus), torch.cat(minus)))
-    return torch.stack(rows).cpu()
+    """The K × A response matrix. delta_fn(ws [B, L, d], k [B]) → deltas [B, L, d]; scales [K] override cfg.scale.
+
+    The K·N (direction, code) pairs, direction by direction, go through synthesis and the predictor in passes of
+    cfg.batch pairs (both signs: 2·cfg.batch images); on CPUs of at most CPU_PASS_PIXELS output pixels, spread
+    over worker threads (see _in_workers). Every image is computed on its own, so the passes only
+    change how fast the matrix comes, not its values (beyond float32 rounding)."""
+    device = generator.device
+    ws_all = generator.mapping(codes(generator.z_dim, cfg.samples, cfg.seed).to(device),
+                               truncation_psi=cfg.truncation_psi)
+    strengths = (scales if scales is not None else torch.full((num_directions,), cfg.scale)).to(device)
+    pairs = cfg.batch if device.type == "cuda" else max(1, min(cfg.batch, CPU_PASS_PIXELS // (
+        2 * generator.resolution ** 2)))
+    directions = torch.arange(num_directions, device=device).repeat_interleave(cfg.samples)
+    code_index = torch.arange(cfg.samples, device=device).repeat(num_directions)
+
+    def one_pass(start: int) -> torch.Tensor:
+        k, ws = directions[start:start + pairs], ws_all[code_index[start:start + pairs]]
+        d = strengths[k].view(-1, 1, 1) * delta_fn(ws, k)
+        raw = predictor(generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const"))
+        return torch.stack([raw[: len(ws)], raw[len(ws):]], dim=1)
+
+    passes = _in_workers(one_pass, range(0, len(directions), pairs), device)
+    raw = torch.cat(passes).view(num_directions, cfg.samples, 2, -1)
+    return torch.stack([head_responses(predictor, r[:, 0], r[:, 1]) for r in raw]).cpu()
 
 
 @torch.no_grad()
@@ -82,7 +113,7 @@ def calibrate_scales(generator, delta_fn: DeltaFn, num_directions: int, features
     square-root updates (changes grow about quadratically in s for small edits) reach it, and s_k is
     kept within [cfg.scale / 10, 10 · cfg.scale].
     """
-    z = torch.randn(cfg.calibration_samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
+    z = codes(generator.z_dim, cfg.calibration_samples, cfg.seed + 1)
     ws = generator.mapping(z.to(generator.device), truncation_psi=cfg.truncation_psi)
     base = features(generator.synthesis(ws, noise_mode="const"))
 

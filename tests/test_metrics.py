@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from stylediscover.metrics import SUMMARISED, n_discovered, normalised, score
+from stylediscover.metrics import (
+    SUMMARISED,
+    MetricsConfig,
+    attribute_responses,
+    head_responses,
+    n_discovered,
+    normalised,
+    score,
+)
 
 
 def test_hand_computed_case():
@@ -32,3 +40,37 @@ def test_only_the_first_thirty_directions_are_summarised():
     r[SUMMARISED] = torch.tensor([0.0, 1.0, 0.0])
     assert n_discovered(r) == 1
     assert score(r) == pytest.approx(1.0)
+
+
+def reference_responses(generator, navigator, k_dirs, predictor, cfg, scales):
+    """The definition, one direction and one pass of all codes at a time (the code before the batched passes)."""
+    z = torch.randn(cfg.samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    ws = generator.mapping(z, truncation_psi=cfg.truncation_psi)
+    rows = []
+    for k in range(k_dirs):
+        d = float(scales[k]) * navigator(ws, torch.full((len(ws),), k, dtype=torch.long))
+        rows.append(head_responses(predictor, predictor(generator.synthesis(ws + d, noise_mode="const")),
+                                   predictor(generator.synthesis(ws - d, noise_mode="const"))))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("batch, threads", [(1, 1), (5, 2), (100, 2)])
+def test_batched_passes_give_the_reference_responses(tiny_world, batch, threads):
+    from conftest import tiny_config
+
+    from stylediscover.trainer import Trial
+
+    trial = Trial(tiny_config(tiny_world, navigator={"num_directions": 3, "direction": "adaptive",
+                                                     "attention": "softmax"}))
+    cfg = MetricsConfig(samples=7, batch=batch, seed=3)
+    scales = torch.tensor([0.5, 1.0, 2.0])
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            got = attribute_responses(trial.generator, trial.navigator, 3, trial.predictor, cfg, scales)
+            want = reference_responses(trial.generator, trial.navigator, 3, trial.predictor, cfg, scales)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

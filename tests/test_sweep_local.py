@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from stylediscover.cli import main
 from stylediscover.directions import load_directions
+from stylediscover.heldout import heldout_metrics, heldout_seeds
 from stylediscover.sweep.runner import SweepFailed, resume_sweep, run_sweep
 from stylediscover.sweep.spec import load_spec
 
@@ -64,7 +65,7 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"sweep.png", "summary.json", "spec.json",
                                                                            "export"}
     exported_files = {a.path.split("/", 1)[1] for a in client.list_artifacts(parent.info.run_id, "export")}
-    assert {"directions.safetensors", "directions.json", "directions_npy", "explorer.html", "confirmation.json",
+    assert {"directions.safetensors", "directions.json", "directions_npy", "explorer.html", "heldout.json",
             "traversal.png", "attention.png", "responses.json"} <= exported_files, exported_files
     assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     assert summary["model"] == "models:/stylediscover-directions/1" == parent.data.tags["selected.model"]
@@ -73,11 +74,16 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert best.manifest["config"]["navigator"]["attention"] != "none"
     assert (spec.storage / "best" / "traversal.png").exists() and (spec.storage / "best" / "attention.png").exists()
     assert best.manifest["metrics"]["step"] == summary["step"] and best.manifest["metrics"]["score"] == summary["score"]
-    confirmation = json.loads((spec.storage / "best" / "confirmation.json").read_text())
-    trial_seed = best.manifest["config"]["eval"]["metrics"]["seed"]
-    assert confirmation["seed"] == summary["confirmed"]["seed"] == 1 != trial_seed
-    assert len(confirmation["responses"]) == 3 and 0 <= summary["confirmed"]["score"] <= 1
-    assert parents[0].data.metrics["confirmed_n_discovered"] == summary["confirmed"]["n_discovered"]
+    heldout = json.loads((spec.storage / "best" / "heldout.json").read_text())
+    validation_seed = best.manifest["config"]["eval"]["metrics"]["seed"]
+    assert heldout["seeds"] == summary["heldout"]["seeds"] == heldout_seeds(validation_seed, 2)
+    assert validation_seed not in heldout["seeds"] and heldout["samples"] == 8
+    assert len(heldout["responses"]) == 2 and len(heldout["responses"][0]) == 3
+    block = best.manifest["heldout"]
+    assert block["factors"] == heldout["factors"] and len(block["directions"]) == 3 and "responses" not in block
+    assert 0 <= summary["heldout"]["score_mean"] <= 1
+    for name, value in heldout_metrics(summary["heldout"]).items():
+        assert parents[0].data.metrics[name] == pytest.approx(value)
     study = optuna.load_study(study_name="tiny", storage=spec.study_storage)
     assert len(study.trials) == 3
     assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {r.info.run_id for r in trials}
@@ -97,12 +103,15 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert status.exit_code == 0 and status.output.count("\n") == 4, status.output
     assert _snapshot(tmp_path / "store", spec) == before, "sweep status wrote files or runs"
     best_out = runner.invoke(main, ["sweep", "best", "tiny", "--storage-path", str(tmp_path / "store")])
-    assert summary["trial_id"] in best_out.output and "on fresh codes (seed 1" in best_out.output, best_out.output
+    assert summary["trial_id"] in best_out.output and "on held-out test codes (2 sets of 8)" in best_out.output, \
+        best_out.output
     out = tmp_path / "exported"
     exported = runner.invoke(main, ["sweep", "export", "tiny", "--storage-path", str(tmp_path / "store"),
                                     "--out", str(out)])
     assert exported.exit_code == 0, exported.output
-    assert json.loads((out / "directions.json").read_text())["metrics"]["score"] == summary["score"]
+    exported_manifest = json.loads((out / "directions.json").read_text())
+    assert exported_manifest["metrics"]["score"] == summary["score"]
+    assert exported_manifest["heldout"] == block and (out / "heldout.json").is_file()
 
 
 def _snapshot(folder, spec) -> tuple:

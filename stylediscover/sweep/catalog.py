@@ -22,8 +22,9 @@ def _selected(summary: dict) -> str:
     if "trial_id" not in summary:
         return "no selection"
     text = f"{summary['trial_id']} ({summary['n_discovered']} found, score {summary['score']:.3f})"
-    confirmed = summary.get("confirmed")
-    return text + (f"; fresh codes {confirmed['n_discovered']} / {confirmed['score']:.3f}" if confirmed else "")
+    test = summary.get("heldout")
+    return text + (f"; held-out {test['n_discovered_mean']:.1f} ± {test['n_discovered_std']:.1f} found, "
+                   f"{test['robust_n_discovered']} robustly" if test else "")
 
 
 def list_sweeps(storage_path: Path) -> list[SweepEntry]:

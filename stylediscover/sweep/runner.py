@@ -1,17 +1,18 @@
 """Runs a sweep with Ray Tune (local by default, an existing cluster by address), tracks it in MLflow,
 selects the best attention-based trial and exports its directions. A trial stands for its best evaluation
 (highest objective, kept by the trainer in its best/ folder): that is what the searcher, the selection and
-the export see. Being a maximum over evaluations on one set of codes, it flatters; the selected export is
-therefore re-evaluated on fresh codes (selection.confirm_seed), and both are reported.
+the export see. Being a maximum over evaluations on one set of codes (the validation codes), it flatters; the
+selected export is therefore evaluated on R held-out test sets (selection.test_sets, see heldout.py) and both are
+reported: the validation figures that selected it, the test figures (mean ± std, robust discovery) that describe it.
 
 Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
 embedded MLflow store, unless a server is given), mlruns/ (its artifacts), sweep.png (metrics per trial
-and the Pareto front), summary.json and best/ (the export).
+and the Pareto front), summary.json and best/ (the export, with heldout.json).
 
 A sweep survives a killed driver at any moment: `resume_sweep` restores Tune's state, the MLflow and Optuna
 callbacks reconcile runs and study trials with Tune's trials when the experiment ends, the searcher never
-updates an Optuna trial that already finished, and selection, export and confirmation are simply redone.
+updates an Optuna trial that already finished, and selection, export and the held-out test are simply redone.
 """
 
 import json
@@ -33,8 +34,10 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from stylediscover.assessment import assess
+from stylediscover.assessment import assess_heldout
+from stylediscover.directions import record_heldout
 from stylediscover.errors import InputError, StylediscoverError
+from stylediscover.heldout import headline, heldout_block, heldout_metrics
 from stylediscover.metrics import objective
 from stylediscover.sweep.preflight import MIN_FREE_BYTES
 from stylediscover.sweep.records import load_saved_spec, tracker_for, trial_records
@@ -449,9 +452,9 @@ def finish_sweep(spec: SweepSpec) -> dict:
         summary |= {"trial_id": best.trial_id, "run_id": best.run_id, "step": best.step, "score": best.score,
                     "n_discovered": best.n_discovered, "params": best.params, "export": str(out)}
         write_explorer(spec, out)
-        if spec.selection.confirm_seed is not None:
-            summary["confirmed"] = confirm(spec, out)
-            metrics |= {f"confirmed_{k}": summary["confirmed"][k] for k in ("score", "n_discovered")}
+        if spec.selection.test_sets:
+            summary["heldout"] = confirm(spec, out)
+            metrics |= heldout_metrics(summary["heldout"])
         version = register_export(spec.tracking_uri, spec.mlflow.experiment, tracker.parent_id, out)
         summary["model"] = f"models:/{version.name}/{version.version}"
         tags = {"selected.trial_id": best.trial_id, SELECTED_RUN_TAG: best.run_id, "selected.step": best.step,
@@ -479,10 +482,11 @@ def _note(spec: SweepSpec, summary: dict, tracker: SweepTracker) -> str:
                      f"({tracker.run_link(summary['run_id'])}), its evaluation at step {summary['step']}: "
                      f"n_discovered {summary['n_discovered']}, score {summary['score']:.4f}, params "
                      + ", ".join(f"`{k}={v}`" for k, v in summary["params"].items()) + ".")
-        if "confirmed" in summary:
-            c = summary["confirmed"]
-            lines.append(f"On fresh codes (seed {c['seed']}): n_discovered {c['n_discovered']}, "
-                         f"score {c['score']:.4f}.")
+        if "heldout" in summary:
+            h = summary["heldout"]
+            lines.append(f"On {h['sets']} held-out test sets of {h['samples']} codes: n_discovered "
+                         f"{h['n_discovered_mean']:.2f} ± {h['n_discovered_std']:.2f}, score {h['score_mean']:.4f} ± "
+                         f"{h['score_std']:.4f}; robustly discovered: {', '.join(h['robust']) or 'none'}.")
         lines.append("The export is under `export/` (open `export/explorer.html` for sliders over every direction); "
                      f"it is registered as `{summary['model']}` (`mlflow.pyfunc.load_model` applies its directions "
                      "to W+ codes, alias `best`).")
@@ -507,23 +511,26 @@ def write_explorer(spec: SweepSpec, export: Path) -> None:
     ray.get(task.remote(str(export), max(1, int(spec.resources.cpu))))
 
 
-def _assess_export(path: str, samples: int | None, seed: int, threads: int) -> dict:
+def _test_export(path: str, sets: int, samples: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    return assess(Path(path), samples=samples, seed=seed)
+    return assess_heldout(Path(path), sets, samples)
 
 
 def confirm(spec: SweepSpec, export: Path) -> dict:
-    """The export's metrics on codes of selection.confirm_seed, computed by a Ray task with a trial's resources;
-    the whole result goes to export/confirmation.json, the seed, N and both metrics are returned."""
-    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_assess_export)
-    pending = task.remote(str(export / "directions.safetensors"), spec.selection.confirm_samples,
-                          spec.selection.confirm_seed, max(1, int(spec.resources.cpu)))
+    """The export's held-out test evaluation (selection.test_sets sets of selection.test_samples codes, see
+    heldout.py), computed by a Ray task with a trial's resources: the whole result goes to export/heldout.json,
+    all but the response matrices into the manifest (export/directions.json, block `heldout`); returns its
+    headline figures."""
+    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_test_export)
+    pending = task.remote(str(export / "directions.safetensors"), spec.selection.test_sets,
+                          spec.selection.test_samples, max(1, int(spec.resources.cpu)))
     kill_at("confirm")
     result = ray.get(pending)
-    (export / "confirmation.json").write_text(json.dumps(result, indent=1) + "\n")
-    return {k: result[k] for k in ("seed", "samples", "score", "n_discovered")}
+    (export / "heldout.json").write_text(json.dumps(result, indent=1) + "\n")
+    record_heldout(export / "directions.json", heldout_block(result))
+    return headline(result)
 
 
 def export_trial(record: TrialRecord, out: Path) -> Path:

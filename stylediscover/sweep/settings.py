@@ -61,12 +61,23 @@ class MlflowConfig(BaseModel):
 
 
 class SelectionConfig(BaseModel):
+    """How the best trial is chosen (on its validation figures) and how its export is tested (held-out codes).
+    The defaults are stylediscover.heldout's TEST_SETS and TEST_SAMPLES (kept here as numbers: no torch import)."""
+
     model_config = ConfigDict(extra="forbid")
     rule: Literal["discovered_then_score", "score", "n_discovered"] = "discovered_then_score"
     attention_only: bool = Field(True, description="only trials whose navigator.attention is not 'none'")
-    confirm_seed: int | None = Field(1, description="re-evaluate the selected export on codes of this seed "
-                                     "(the trials' evaluations use metrics.seed); null skips it")
-    confirm_samples: int | None = Field(None, ge=2, description="N codes per direction for it (default: the trials')")
+    test_sets: int = Field(5, ge=0, description="R held-out test sets the selected export is evaluated on "
+                           "(seeds derived from metrics.seed, see stylediscover/heldout.py); 0 skips the test")
+    test_samples: int = Field(1000, ge=2, description="codes per test set")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_confirmation(cls, data: Any) -> Any:
+        """Sweeps saved before the held-out split carry confirm_seed / confirm_samples: the test replaces them."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in ("confirm_seed", "confirm_samples")}
+        return data
 
 
 class SweepSettings(BaseModel):

@@ -1,0 +1,124 @@
+"""The held-out split (validation and test codes never coincide), robust discovery on hand-made response matrices,
+and the held-out evaluation of an export."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import tiny_config
+
+from stylediscover.assessment import assess_heldout
+from stylediscover.cli import main
+from stylediscover.heldout import (
+    ROBUST_MARGIN,
+    factor_margins,
+    heldout_seeds,
+    robust_summary,
+    robust_table,
+    sets_needed,
+)
+from stylediscover.metrics import MetricsConfig, codes, n_discovered
+from stylediscover.trainer import train
+
+NAMES = ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("validation_seed", [MetricsConfig().seed, 0, 1, -3, 2**40])
+def test_validation_and_test_codes_never_overlap(validation_seed):
+    seeds = heldout_seeds(validation_seed, 5)
+    assert seeds == heldout_seeds(validation_seed, 5) and len(set(seeds)) == 5
+    assert not {validation_seed, validation_seed + 1} & set(seeds)  # the validation and calibration seeds
+    validation = codes(128, 200, validation_seed)
+    test = torch.cat([codes(128, 1000, s) for s in seeds])
+    rows = {tuple(r) for r in validation.tolist()}
+    assert len({tuple(r) for r in test.tolist()}) == len(test) and not rows & {tuple(r) for r in test.tolist()}
+
+
+def test_a_validation_seed_equal_to_another_splits_test_seed_gets_other_test_seeds():
+    taken = heldout_seeds(12345, 5)[0]
+    assert taken not in heldout_seeds(taken, 5) and taken + 1 not in heldout_seeds(taken, 5)
+
+
+def test_factor_margins_by_hand():
+    r = torch.tensor([[0.8, 0.2, 0.0],    # wins a, margin 0.75
+                      [0.1, 0.5, 0.5],    # ties b and c at its maximum: both discovered, margin 0
+                      [0.0, 0.0, 0.0],    # no response: counts for nothing
+                      [0.4, 0.0, 0.1]])   # wins a too, margin 0.75: the larger of a's winners is kept
+    margins, winners = factor_margins(r)
+    assert margins.tolist() == pytest.approx([0.75, 0.0, 0.0])
+    assert winners.tolist() == [0, 1, 1]
+    margins, winners = factor_margins(torch.tensor([[0.2, 0.1, 0.0], [0.0, 0.0, 0.0]]))
+    assert margins[0] == pytest.approx(0.5) and margins[1:].isnan().all() and winners.tolist() == [0, -1, -1]
+
+
+def test_discovered_margins_are_n_discovered():
+    torch.manual_seed(0)
+    for _ in range(50):
+        r = torch.rand(6, 4) * (torch.rand(6, 1) > 0.2)
+        assert int((~factor_margins(r)[0].isnan()).sum()) == n_discovered(r)
+
+
+def sets_with(margin_of_a: list[float | None]) -> list[torch.Tensor]:
+    """One response matrix per set: direction 0 wins a with the given margin (None: a is not won), direction 1
+    wins b cleanly."""
+    out = []
+    for m in margin_of_a:
+        first = [1.0, 1 - m, 0.0] if m is not None else [0.0, 0.0, 0.5]
+        out.append(torch.tensor([first, [0.0, 1.0, 0.0]]))
+    return out
+
+
+def test_robust_needs_four_of_five_sets_at_the_margin():
+    at = [0.25, 0.25, 0.25, 0.25, None]  # 1 − 0.75 is exactly 0.25: a margin at the threshold counts
+    summary = robust_summary(sets_with(at), NAMES, margin=0.25)
+    a, b, c = summary["factors"]
+    assert a["share"] == pytest.approx(0.8) and a["sets_with_margin"] == 4 and a["robust"]
+    assert b["robust"] and b["margins"] == [1.0] * 5 and not c["robust"] and c["share"] == pytest.approx(0.2)
+    assert summary["robust_n_discovered"] == 2 and summary["robust_sets"] == 4 == sets_needed(5)
+    below = robust_summary(sets_with(at), NAMES, margin=0.25 + 1e-6)["factors"][0]
+    assert below["share"] == pytest.approx(0.8) and below["sets_with_margin"] == 0 and not below["robust"]
+    three = robust_summary(sets_with([0.5, 0.5, 0.5, None, None]), NAMES)["factors"][0]
+    assert three["sets_with_margin"] == 3 and not three["robust"]
+
+
+def test_ties_and_silent_directions_are_not_robust():
+    tied = robust_summary(sets_with([0.0] * 5), NAMES)
+    assert tied["factors"][0]["share"] == 1.0 and not tied["factors"][0]["robust"]
+    silent = [torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])] * 5
+    summary = robust_summary(silent, NAMES)
+    assert summary["factors"][0]["share"] == 0 and summary["directions"][0]["margin"] is None
+    assert summary["directions"][0]["dominant"] == [None] * 5
+
+
+def test_spread_over_the_sets():
+    summary = robust_summary(sets_with([0.5, 0.5, None, 0.5, 0.5]), NAMES)
+    assert summary["n_discovered"]["values"] == [2, 2, 2, 2, 2]  # c wins the set where a is not won
+    assert summary["n_discovered"]["std"] == 0.0
+    assert summary["score"]["mean"] == pytest.approx((0.5 + 1) / 2 * 0.8 + 1.0 * 0.2)
+    assert summary["directions"][0]["dominant_attribute"] == "a" and summary["robust_margin"] == ROBUST_MARGIN
+    table = "\n".join(robust_table(summary))
+    assert "| a | 4 of 5 | 0.500, 0.500, –, 0.500, 0.500 | 0, 0, –, 0, 0 | yes |" in table
+    assert "n_discovered 2.00 ± 0.00" in table
+
+
+def test_heldout_evaluation_of_an_export(tiny_world, tmp_path):
+    train(tiny_config(tiny_world, steps=2), tmp_path / "run")
+    export = tmp_path / "run" / "directions.safetensors"
+    result = assess_heldout(export, sets=2, samples=4)
+    assert result["seeds"] == heldout_seeds(12345, 2) and result["validation_seed"] == 12345
+    assert len(result["responses"]) == 2 and len(result["factors"]) == 6 and len(result["directions"]) == 3
+    with pytest.raises(ValueError, match="test seeds derive from the validation seed"):
+        assess_heldout(export, sets=2, samples=4, seed=3)
+    out = CliRunner().invoke(main, ["evaluate", str(export), "--test-sets", "2", "--samples", "4"])
+    assert out.exit_code == 0, out.output
+    assert "held-out test: 2 sets of 4 codes" in out.output and "| object_shape |" in out.output
+    assert json.dumps(result)  # what a sweep writes to heldout.json
+
+
+def test_sweep_defaults_are_the_heldout_defaults():
+    """settings.py keeps the numbers (it must not import torch through heldout.py)."""
+    from stylediscover.heldout import TEST_SAMPLES, TEST_SETS
+    from stylediscover.sweep.settings import SelectionConfig
+
+    assert (SelectionConfig().test_sets, SelectionConfig().test_samples) == (TEST_SETS, TEST_SAMPLES)
