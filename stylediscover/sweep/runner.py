@@ -179,17 +179,18 @@ class MlflowCallback(tune.Callback):
         if trial.trial_id not in self.runs:
             cfg = trial_config(self.spec.base, trial.config)
             name = searched_values(trial.config) or trial.trial_id
-            ot_trial = self._optuna_trial(trial.trial_id)
+            optuna_trial = self._optuna_trial(trial.trial_id)
             tags = {"ray.trial_id": trial.trial_id}
-            tags |= {"optuna.trial_number": str(ot_trial.number)} if ot_trial else {}
+            tags |= {"optuna.trial_number": str(optuna_trial[0])} if optuna_trial else {}
             run_id = self.tracker.trial_run(trial.trial_id, cfg.model_dump(mode="json"), name, tags)
-            if ot_trial is not None:
-                ot_trial.set_user_attr("mlflow_run_id", run_id)
+            if optuna_trial and optuna_trial[1] is not None:
+                optuna_trial[1].set_user_attr("mlflow_run_id", run_id)
             self.runs[trial.trial_id] = run_id
         return self.runs[trial.trial_id]
 
-    def _optuna_trial(self, trial_id: str):
-        """The Optuna trial the searcher made for this Ray trial (an optuna.Trial to annotate), if any."""
+    def _optuna_trial(self, trial_id: str) -> tuple[int, Any] | None:
+        """The number of the Optuna trial the searcher made for this Ray trial and, while it runs, an optuna.Trial
+        to annotate (a finished one cannot be updated); None without one."""
         if not self.spec.search.algorithm.startswith("optuna"):
             return None
         import optuna
@@ -197,7 +198,8 @@ class MlflowCallback(tune.Callback):
         study = optuna.load_study(study_name=self.spec.name, storage=self.spec.study_storage)
         for frozen in study.get_trials(deepcopy=False):
             if frozen.user_attrs.get(RAY_TRIAL_ATTR) == trial_id:
-                return optuna.Trial(study, frozen._trial_id)
+                running = frozen.state == optuna.trial.TrialState.RUNNING
+                return frozen.number, optuna.Trial(study, frozen._trial_id) if running else None
         return None
 
     def _steps(self, trial: Trial) -> int:
