@@ -289,7 +289,8 @@ class DiskSpaceCallback(tune.Callback):
 
 class StudyCallback(tune.Callback):
     """Reconciles the Optuna study with Tune when the experiment ends: a RUNNING Optuna trial whose Ray trial
-    ended gets that trial's best evaluation (or FAIL if it errored); one without a Ray trial is failed."""
+    ended gets that trial's best evaluation (or FAIL if it errored); one without a Ray trial is failed. A trial that
+    an interruption stopped (TERMINATED, its last result not `done`) is left RUNNING for the resume."""
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
@@ -301,8 +302,9 @@ class StudyCallback(tune.Callback):
         by_id = {t.trial_id: t for t in trials}
         for ot_trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             trial = by_id.get(ot_trial.user_attrs.get(RAY_TRIAL_ATTR))
-            if trial is not None and trial.status not in (Trial.TERMINATED, Trial.ERROR):
-                continue
+            if trial is not None and (trial.status not in (Trial.TERMINATED, Trial.ERROR) or (
+                    trial.status == Trial.TERMINATED and not (trial.last_result or {}).get("done"))):
+                continue  # still running, or stopped by an interruption (Ctrl-C, a pause): the resume finishes it
             values = [(trial.last_result or {}).get(m) for m in _study_metrics(self.spec)] if trial else [None]
             if trial is None or trial.status == Trial.ERROR or None in values:
                 study.tell(ot_trial.number, state=optuna.trial.TrialState.FAIL)
