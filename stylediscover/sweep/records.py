@@ -59,10 +59,11 @@ def tracker_for(spec: SweepSettings, create: bool = True) -> SweepTracker:
                         spec.artifact_location, create)
 
 
-def trial_records(spec: SweepSettings, create: bool = False) -> list[TrialRecord]:
-    """One record per trial from MLflow (outcome, best evaluation) and Tune's storage (last checkpoint)."""
+def trial_records(spec: SweepSettings, tracker: SweepTracker | None = None) -> list[TrialRecord]:
+    """One record per trial from MLflow (outcome, best evaluation) and Tune's storage (last checkpoint); read through
+    `tracker`, by default a read-only one."""
     records = []
-    for run in tracker_for(spec, create).trial_runs():
+    for run in (tracker or tracker_for(spec, create=False)).trial_runs():
         trial_id = run.data.tags.get(TRIAL_TAG)
         checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
         records.append(TrialRecord(

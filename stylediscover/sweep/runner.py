@@ -443,14 +443,14 @@ def finish_sweep(spec: SweepSpec) -> dict:
     a trial failed or nothing could be selected."""
     from stylediscover.plots import sweep_plot
 
-    records = trial_records(spec, create=True)
+    tracker = tracker_for(spec)
+    records = trial_records(spec, tracker)
     kill_at("selection")
     best = select_best(records, spec.selection.rule, spec.selection.attention_only)
     front = pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")])
     plot = sweep_plot(records, front, spec.storage / "sweep.png")
     summary = {"sweep": spec.name, "trials": len(records), "pareto_front": [r.trial_id for r in front]}
     tags, metrics, folders = {}, {}, {}
-    tracker = tracker_for(spec)
     if best is not None:
         out = export_trial(best, spec.storage / "best")
         summary |= {"trial_id": best.trial_id, "run_id": best.run_id, "step": best.step, "score": best.score,
