@@ -1,145 +1,191 @@
-"""ContraFeat against GANSpace and SeFa on the embedded domain: mean ± std of both metrics over seeds.
+"""ContraFeat against GANSpace and SeFa on the embedded domain, under the held-out protocol (heldout.py).
 
-Usage: python evaluation/compare_methods.py [--seeds 0 1 2] [--steps 600] [--out evaluation/results/comparison.md]
-Methods (all K directions, evaluated with calibrated per-direction strengths so that every method's
-edits change the discriminator features equally; the strengths' median is eval.metrics.scale):
-  contrafeat-binary      configs/shapes-binary.yaml
-  contrafeat-prototype   configs/shapes-prototype.yaml
-  contrafeat-infonce-map configs/shapes-binary.yaml + InfoNCE, τ 0.2, features.input_map
-  contrafeat-infonce-map-k16  the same with K = 16 (the quickstart's base)
-  ganspace-k16, sefa-k16 the baselines with K = 16 (the others use K = 12)
-  ganspace               top-K PCA directions of W on all layers (no training)
-  ganspace+attention     the same directions, fixed, with a learned softmax attention (binary loss)
-  sefa                   top-K eigenvectors of the stacked style-affine weights on all layers (no training)
-  sefa+attention         the same, fixed, with a learned softmax attention (binary loss)
-Trained methods are evaluated at steps 200, 400 and 600: the table gives the last evaluation and, apart,
-the best one by objective (what a sweep selects). Runs go to runs/compare/<method>-seed<k>/ (resumable);
-the table to --out.
+Usage: python evaluation/compare_methods.py [--seeds 0 1 2 3 4] [--test-sets 5] [--test-samples 300] [--jobs 2]
+
+Every method is tuned on validation codes only (metrics.seed 12345, 200 codes; calibration codes 12346) and
+reported only on R test sets of codes derived from that seed, which chose nothing:
+  contrafeat-authors     configs/shapes-binary.yaml with the authors' attention smoothing (of the softmax output);
+                         its best of the evaluations at steps 200, 400, 600 by validation objective
+  contrafeat-quickstart  the configuration `make quickstart` selected (sweeps/quickstart.yaml's base with the
+                         searched values of evaluation/results/quickstart-best), retrained per seed; best of the
+                         evaluations at steps 300 and 600
+  ganspace, sefa         K closed-form directions on all layers, untuned
+  ganspace-bands,        the same directions, each on the layer band (of BANDS) where its validation margin is largest:
+  sefa-bands             the per-edit layer range a GANSpace or SeFa user picks, chosen on validation codes
+Directions: K = 12 for contrafeat-authors (its config), 16 for the others (the quickstart's K). A seed is the
+training seed; for GANSpace the seed of its PCA sample; SeFa is deterministic and runs once.
+Strengths are calibrated per direction on the calibration codes (equal discriminator-feature change, median 1).
+Runs go to --runs/<method>-seed<k>/ (resumable: a finished unit keeps its heldout.json); the table to --out.
 """
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
-from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
-import yaml
+import torch
+from scipy import stats
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 from machine import describe  # noqa: E402
 
+from stylediscover.assessment import assess_heldout  # noqa: E402
 from stylediscover.config import TrainConfig  # noqa: E402
-from stylediscover.options import set_dotted  # noqa: E402
-from stylediscover.shapes.factors import FACTOR_NAMES  # noqa: E402
+from stylediscover.directions import direction_entries, load_directions  # noqa: E402
+from stylediscover.heldout import factor_margins  # noqa: E402
+from stylediscover.options import merged, read_yaml_mapping, set_dotted  # noqa: E402
 from stylediscover.trainer import Trial, evaluate, train  # noqa: E402
 
-CONFIGS = HERE.parent / "configs"
-
+ROOT = HERE.parent
+QUICKSTART_EXPORT = HERE / "results" / "quickstart-best" / "directions.json"
+BANDS = [(0, 8), (0, 2), (2, 4), (4, 6), (6, 8), (0, 4), (2, 6), (4, 8)]  # of the 8 W+ layers; all layers first
+BASELINE = {"navigator.direction": "fixed", "navigator.attention": "none", "navigator.num_directions": 16}
 METHODS = {
-    "contrafeat-binary": ("shapes-binary.yaml", {}),
-    "contrafeat-prototype": ("shapes-prototype.yaml", {}),
-    "contrafeat-infonce-map": ("shapes-binary.yaml", {"loss.form": "infonce", "loss.temperature": 0.2,
-                                                      "features.input_map": True}),
-    "contrafeat-infonce-map-k16": ("shapes-binary.yaml", {"loss.form": "infonce", "loss.temperature": 0.2,
-                                                          "features.input_map": True, "navigator.num_directions": 16}),
-    "ganspace": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
-                                        "fixed_directions": "ganspace"}),
-    "ganspace+attention": ("shapes-binary.yaml", {"navigator.direction": "fixed", "fixed_directions": "ganspace"}),
-    "sefa": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
-                                    "fixed_directions": "sefa"}),
-    "sefa+attention": ("shapes-binary.yaml", {"navigator.direction": "fixed", "fixed_directions": "sefa"}),
-    "ganspace-k16": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
-                                            "fixed_directions": "ganspace", "navigator.num_directions": 16}),
-    "sefa-k16": ("shapes-binary.yaml", {"navigator.direction": "fixed", "navigator.attention": "none",
-                                        "fixed_directions": "sefa", "navigator.num_directions": 16}),
-}
+    "contrafeat-quickstart": "trained", "ganspace-bands": "bands", "sefa-bands": "bands",
+    "contrafeat-authors": "trained", "sefa": "fixed", "ganspace": "fixed"}
 
 
-def method_config(method: str, seed: int, steps: int | None) -> TrainConfig:
-    file, changes = METHODS[method]
-    data = yaml.safe_load((CONFIGS / file).read_text())
-    for key, value in ({"seed": seed, "eval.metrics.calibrate": True} | changes).items():
-        data = set_dotted(data, key, value)
-    if steps is not None:
-        data = set_dotted(set_dotted(data, "steps", steps), "eval.every", steps)
-    return TrainConfig.model_validate(data)
+def base_config(method: str) -> dict:
+    """The method's config as a dict (before the seed)."""
+    binary = read_yaml_mapping(ROOT / "configs" / "shapes-binary.yaml")
+    if method == "contrafeat-authors":
+        return set_dotted(binary, "navigator.smoothing", "output")
+    if method == "contrafeat-quickstart":
+        data = merged(binary, read_yaml_mapping(ROOT / "sweeps" / "quickstart.yaml")["base"])
+        selected = json.loads(QUICKSTART_EXPORT.read_text())["config"]
+        data = set_dotted(data, "navigator.attention", selected["navigator"]["attention"])
+        return set_dotted(data, "loss.diversity_weight", selected["loss"]["diversity_weight"])
+    for key, value in BASELINE.items():
+        binary = set_dotted(binary, key, value)
+    return set_dotted(binary, "fixed_directions", method.split("-")[0])
 
 
-def run(method: str, seed: int, steps: int | None, root: Path) -> dict:
-    cfg = method_config(method, seed, steps)
+def config(method: str, seed: int, bands: list[tuple[int, int]] | None = None) -> TrainConfig:
+    data = set_dotted(base_config(method), "seed", seed)
+    return TrainConfig.model_validate(set_dotted(data, "navigator.layer_bands", bands) if bands else data)
+
+
+def tune_bands(method: str, seed: int, run_dir: Path) -> list[tuple[int, int]]:
+    """Per direction, the band of BANDS whose validation responses give it the largest margin (1 − its runner-up
+    normalised response; an unresponsive direction counts −1; ties keep the earlier band)."""
+    margins = []
+    for band in BANDS:
+        cfg = config(method, seed, [band] * 16)
+        band_dir = run_dir / f"band-{band[0]}-{band[1]}"
+        band_dir.mkdir(parents=True, exist_ok=True)
+        if not (band_dir / "responses-000000.json").exists():
+            evaluate(Trial(cfg), band_dir, 0)
+        responses = torch.tensor(json.loads((band_dir / "responses-000000.json").read_text())["responses"])
+        rows = [factor_margins(responses[k:k + 1])[0] for k in range(len(responses))]
+        margins.append([float(row.nan_to_num(-1).max()) for row in rows])
+    return [BANDS[max(range(len(BANDS)), key=lambda b: (margins[b][k], -b))] for k in range(16)]
+
+
+def run_unit(method: str, seed: int, root: Path, sets: int, samples: int) -> dict:
+    """Tunes, trains or evaluates one method at one seed on validation codes, then tests its export on the test
+    sets; returns (and keeps) the held-out result with the chosen settings."""
+    torch.set_num_threads(1)
     run_dir = root / f"{method}-seed{seed}"
-    done = run_dir / "final.json"
+    done = run_dir / "heldout.json"
     if done.exists():
         return json.loads(done.read_text())
-    start = time.perf_counter()
-    if cfg.navigator.attention == "none" and cfg.navigator.direction == "fixed":
-        run_dir.mkdir(parents=True, exist_ok=True)
-        metrics = evaluate(Trial(cfg), run_dir, 0)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start, kind, chosen = time.perf_counter(), METHODS[method], {}
+    if kind == "trained":
+        metrics = train(config(method, seed), run_dir, progress=False)
+        export, chosen = run_dir / "best" / "directions.safetensors", {"best_step": metrics["best_step"]}
     else:
-        metrics = train(cfg, run_dir)
-    metrics |= {"method": method, "seed": seed, "wall_s": round(time.perf_counter() - start, 1)}
-    done.write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+        bands = tune_bands(method, seed, run_dir) if kind == "bands" else None
+        evaluate(Trial(config(method, seed, bands)), run_dir, 0)
+        export, chosen = run_dir / "directions.safetensors", {"bands": bands}
+    result = assess_heldout(export, sets, samples)
+    mean = torch.tensor(result["responses"]).mean(dim=0)
+    entries = direction_entries(mean, load_directions(export).attention, result["attributes"], torch.ones(len(mean)))
+    result |= chosen | {"method": method, "seed": seed, "clean": sum(e["quality"] == "clean" for e in entries),
+                        "directions": len(entries), "wall_s": round(time.perf_counter() - start, 1)}
+    done.write_text(json.dumps(result) + "\n")
+    return result
 
 
-def allocation(root: Path, method: str, seeds: list[int]) -> Counter:
-    """How many directions have each attribute as their strongest response, summed over seeds."""
-    counts: Counter = Counter()
-    for seed in seeds:
-        latest = json.loads(sorted((root / f"{method}-seed{seed}").glob("responses-*.json"))[-1].read_text())
-        names = latest["attributes"]
-        counts.update(names[max(range(len(row)), key=row.__getitem__)] for row in latest["responses"])
-    return counts
+def interval(values: list[float], digits: int = 2) -> str:
+    """mean ± the half-width of its 95 % t-interval over the values (the mean alone for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
-def summary_row(method: str, results: list[dict], prefix: str) -> str:
-    """| method | score mean ± std | n_discovered mean ± std | n_discovered per seed | of the `prefix` metrics."""
-    scores = [r[prefix + "score"] for r in results]
-    found = [r[prefix + "n_discovered"] for r in results]
-    spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0  # noqa: E731
-    return (f"| {method} | {statistics.mean(scores):.3f} ± {spread(scores):.3f} | "
-            f"{statistics.mean(found):.2f} ± {spread(found):.2f} | {', '.join(map(str, found))} |")
+def tables(results: dict[str, list[dict]], attributes: list[str]) -> list[str]:
+    lines = ["| method | K | runs | test n_discovered | test score | robust of 6, per run | clean directions, per run |"
+             " spread between test sets (std of n_discovered, mean over runs) |", "|---|---|---|---|---|---|---|---|"]
+    for method, runs in results.items():
+        lines.append(
+            f"| {method} | {runs[0]['directions']} | {len(runs)} | "
+            f"{interval([r['n_discovered']['mean'] for r in runs])} | "
+            f"{interval([r['score']['mean'] for r in runs], 3)} | "
+            f"{', '.join(str(r['robust_n_discovered']) for r in runs)} | {', '.join(str(r['clean']) for r in runs)} | "
+            f"{statistics.fmean(r['n_discovered']['std'] for r in runs):.2f} |")
+    lines += ["", "Runs in which each factor is robustly discovered:", "",
+              "| method | " + " | ".join(attributes) + " |", "|---|" + "---|" * len(attributes)]
+    for method, runs in results.items():
+        counts = [sum(r["factors"][j]["robust"] for r in runs) for j in range(len(attributes))]
+        lines.append(f"| {method} | " + " | ".join(f"{c} of {len(runs)}" for c in counts) + " |")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=None, help="override the configs' training steps")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--runs", type=Path, default=Path("runs/compare"))
+    parser.add_argument("--test-sets", type=int, default=5)
+    parser.add_argument("--test-samples", type=int, default=300)
+    parser.add_argument("--jobs", type=int, default=2, help="units run at once, one thread each")
+    parser.add_argument("--runs", type=Path, default=Path("runs/compare-heldout"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "comparison.md")
+    parser.add_argument("--table-only", action="store_true", help="write the table of the units already done")
     args = parser.parse_args()
-    rows, best_rows, allocations = [], [], []
-    for method in args.methods:
-        results = [run(method, seed, args.steps, args.runs) for seed in args.seeds]
-        rows.append(summary_row(method, results, ""))
-        print(rows[-1], flush=True)
-        if "best_step" in results[0]:
-            steps = ", ".join(str(r["best_step"]) for r in results)
-            best_rows.append(summary_row(method, results, "best_") + f" {steps} |")
-        counts = allocation(args.runs, method, args.seeds)
-        allocations.append(f"| {method} | " + " | ".join(str(counts[name]) for name in FACTOR_NAMES) + " |")
-    command = " ".join(["python evaluation/compare_methods.py", "--seeds", *map(str, args.seeds)]
-                       + (["--steps", str(args.steps)] if args.steps else []))
-    table = "\n".join([
-        "# ContraFeat vs GANSpace and SeFa on the embedded shapes domain", "",
-        f"Machine: {describe()}", "", f"Command: `{command}`", "",
-        f"Seeds {args.seeds}; K = 12 directions (16 for *-k16), 6 factors; strengths calibrated per direction to equal "
-        "discriminator-feature change (median = eval.metrics.scale); 200 codes per direction, ψ = 0.5.", "",
-        "| method | score (mean ± std) | n_discovered of 6 (mean ± std) | n_discovered per seed |",
-        "|---|---|---|---|", *rows, "",
-        "The best evaluation of each trained run (by objective = n_discovered + score, on the same codes):", "",
-        "| method | score (mean ± std) | n_discovered of 6 (mean ± std) | n_discovered per seed | step per seed |",
-        "|---|---|---|---|---|", *best_rows, "",
-        f"Directions per dominant attribute, summed over the {len(args.seeds)} seeds "
-        f"({len(args.seeds)} × K directions per method):", "",
-        "| method | " + " | ".join(FACTOR_NAMES) + " |", "|---|" + "---|" * len(FACTOR_NAMES), *allocations, ""])
-    args.out.write_text(table)
-    print(table)
+    units = [(m, s) for m in args.methods for s in (args.seeds[:1] if m.startswith("sefa") else args.seeds)]
+    start = time.perf_counter()
+    if args.table_only:
+        kept = {(m, s): args.runs / f"{m}-seed{s}" / "heldout.json" for m, s in units}
+        done = {u: json.loads(path.read_text()) for u, path in kept.items() if path.exists()}
+    else:
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {u: pool.submit(run_unit, *u, args.runs, args.test_sets, args.test_samples) for u in units}
+            done = {u: f.result() for u, f in futures.items()}
+    for (method, seed), r in done.items():
+        print(f"{method} seed {seed}: n_discovered {r['n_discovered']['mean']:.2f}, robust {r['robust_n_discovered']}"
+              f", clean {r['clean']}, {r['wall_s']} s", flush=True)
+    results = {m: runs for m in args.methods if (runs := [done[u] for u in units if u[0] == m and u in done])}
+    first = next(iter(done.values()))
+    command = " ".join(["python evaluation/compare_methods.py", "--seeds", *map(str, args.seeds),
+                        "--test-sets", str(args.test_sets), "--test-samples", str(args.test_samples),
+                        "--jobs", str(args.jobs)])
+    text = "\n".join([
+        "# ContraFeat vs GANSpace and SeFa on the embedded shapes domain, held-out", "",
+        f"Machine: {describe()}; {args.jobs} units at once, one thread each"
+        + ("" if args.table_only else f"; {(time.perf_counter() - start) / 60:.0f} min for the units not already done")
+        + ".", "",
+        f"Command: `{command}`", "",
+        "Validation codes (metrics.seed 12345, 200 codes, calibration 12346) choose every setting: ContraFeat's best "
+        "evaluation, the baselines' layer bands. Test codes chose nothing: "
+        f"{args.test_sets} sets of {args.test_samples} codes, seeds {first['seeds']}, the same for every run. "
+        "Strengths calibrated per direction (equal discriminator-feature change, median 1); ψ = 0.5.", "",
+        "Per run, n_discovered and score are means over the test sets; the table gives their mean over runs "
+        "± the half-width of a 95 % t-interval over runs (seeds). Robust: discovered with a margin ≥ "
+        f"{first['robust_margin']} on ≥ {first['robust_sets']} of {first['sets']} test sets (heldout.py). Clean: "
+        "dominant response on the test sets (their mean) at least twice the runner-up's.", "",
+        *tables(results, first["attributes"]), ""])
+    args.out.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

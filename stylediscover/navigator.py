@@ -7,7 +7,8 @@ Direction parameterisations (`direction`):
   adaptive  u_k = MLP_k(mean_l w+[l]) (input-dependent)
   fixed     u_k given (a buffer; GANSpace / SeFa baselines with learned attention on top)
 Layer attentions (`attention`):
-  none       uniform 1/L (no layer selection)
+  none       uniform 1/L (no layer selection), or uniform over direction k's own layer band [start_k, stop_k)
+             (`layer_bands`: the per-edit layer ranges GANSpace and SeFa users pick)
   softmax    softmax(a_k), a_k ~ N(0, 1)
   softmax_t  softmax(a_k / T) with attention temperature T
   cumax      cumsum(softmax(a1_k)) · (1 − cumsum(softmax(a2_k))): a contiguous band of layers
@@ -44,11 +45,21 @@ class NavigatorConfig(BaseModel):
                                                    "or the logits before the softmax")
     attention_temperature: float = Field(1.0, gt=0, description="T for attention='softmax_t'")
     hidden: int = Field(128, ge=1, description="hidden width of the adaptive MLPs")
+    layer_bands: list[tuple[int, int]] | None = Field(
+        None, description="attention='none' only: [start, stop) of W+ layers per direction (default: all layers)")
 
     @model_validator(mode="after")
-    def _odd_kernel(self) -> "NavigatorConfig":
+    def _check(self) -> "NavigatorConfig":
         if self.smooth_kernel > 1 and self.smooth_kernel % 2 == 0:
             raise ValueError(f"smooth_kernel must be odd, got {self.smooth_kernel}")
+        if self.layer_bands is not None:
+            if self.attention != "none":
+                raise ValueError("layer_bands fixes the attention: it needs attention 'none'")
+            if len(self.layer_bands) != self.num_directions:
+                raise ValueError(f"layer_bands has {len(self.layer_bands)} bands for {self.num_directions} directions")
+            bad = [band for band in self.layer_bands if not 0 <= band[0] < band[1]]
+            if bad:
+                raise ValueError(f"layer_bands {bad[0]} is not [start, stop) with 0 <= start < stop")
         return self
 
 
@@ -62,6 +73,16 @@ def gaussian_kernel(width: int, sigma: float) -> torch.Tensor:
     x = torch.arange(width, dtype=torch.float32) - (width - 1) / 2
     k = torch.exp(-x.square() / (2 * sigma**2))
     return k / k.sum()
+
+
+def band_attention(bands: list[tuple[int, int]], num_ws: int) -> torch.Tensor:
+    """Fixed attention [K, L]: row k uniform over layers [start_k, stop_k), zero elsewhere; each row sums to 1."""
+    if any(stop > num_ws for _, stop in bands):
+        raise ValueError(f"layer_bands reach past the generator's {num_ws} W+ layers: {bands}")
+    rows = torch.zeros(len(bands), num_ws)
+    for k, (start, stop) in enumerate(bands):
+        rows[k, start:stop] = 1.0 / (stop - start)
+    return rows
 
 
 class BatchedMLP(nn.Module):
@@ -100,7 +121,8 @@ class Navigator(nn.Module):
         else:
             self.direction_mlp = BatchedMLP(k, w_dim, config.hidden, w_dim)
         if config.attention == "none":
-            self.register_buffer("uniform", torch.full((k, num_ws), 1.0 / num_ws), persistent=False)
+            self.register_buffer("uniform", band_attention(config.layer_bands or [(0, num_ws)] * k, num_ws),
+                                 persistent=False)
         elif config.attention in ("softmax", "softmax_t"):
             self.logits = nn.Parameter(torch.randn(k, num_ws))
         elif config.attention == "cumax":

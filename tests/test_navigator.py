@@ -98,3 +98,28 @@ def test_unit_rms():
 def test_config_rejects_even_kernel():
     with pytest.raises(ValueError, match="odd"):
         NavigatorConfig(smooth_kernel=2)
+
+
+def test_layer_bands_fix_each_directions_layers_by_hand():
+    bands = [(0, 6), (0, 2), (2, 5), (5, 6), (1, 2)]
+    nav = make("fixed", "none", layer_bands=bands)
+    expected = torch.tensor([[1 / 6] * 6, [0.5, 0.5, 0, 0, 0, 0], [0, 0, 1 / 3, 1 / 3, 1 / 3, 0],
+                             [0, 0, 0, 0, 0, 1.0], [0, 1.0, 0, 0, 0, 0]])
+    torch.testing.assert_close(nav.attention(), expected)
+    deltas = nav.all_deltas(torch.randn(2, L, D))
+    assert deltas[:, 1, 2:].abs().max() == 0 and deltas[:, 1, :2].abs().min() > 0
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"attention": "softmax"}, "needs attention 'none'"),
+    ({"layer_bands": [(0, 2)] * 4}, "4 bands for 5 directions"),
+    ({"layer_bands": [(3, 3)] * 5}, "0 <= start < stop"),
+])
+def test_config_rejects_bad_layer_bands(changes, message):
+    with pytest.raises(ValueError, match=message):
+        NavigatorConfig(num_directions=K, **({"attention": "none", "layer_bands": [(0, 1)] * K} | changes))
+
+
+def test_layer_bands_past_the_generators_layers_are_refused():
+    with pytest.raises(ValueError, match="past the generator's 6 W\\+ layers"):
+        make("fixed", "none", layer_bands=[(0, 7)] * K)
