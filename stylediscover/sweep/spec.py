@@ -117,6 +117,10 @@ def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     `_probes`) and no number may be infinite or NaN."""
     path = Path(path)
     data = read_yaml_mapping(path)
+    retired = [k for k in ("confirm_seed", "confirm_samples") if k in (data.get("selection") or {})]
+    if retired:
+        raise InputError(path, "retired by the held-out split: use selection.test_sets and selection.test_samples "
+                         "(the test codes derive from base.eval.metrics.seed)", f"selection.{retired[0]}")
     if "base_config" in data:
         ref = data.pop("base_config")
         if not isinstance(ref, str) or not ref:
