@@ -5,6 +5,7 @@ Usage: .venv/bin/python evaluation/drills.py   (regenerates evaluation/results/d
 tests/test_sweep_drills.py runs the same drills and asserts on their outcome.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -100,13 +101,16 @@ def run_drill(world: Path, root: Path, point: str | None, **overrides) -> dict:
 
 def outcome(sweep: Path) -> dict:
     """Tune's trials (planned, TERMINATED, ERROR), the sweep's MLflow child runs (total, duplicated trial ids,
-    RUNNING, their statuses and error tags), its Optuna study's trial states and whether selection and export were
-    written; the stores are those its spec.json names."""
+    RUNNING, their statuses and error tags), its Optuna study's trial states, whether selection and export were
+    written and whether trials.jsonl holds what MLflow holds; the stores are those its spec.json names."""
+    from dataclasses import asdict, replace
+
     import optuna
     from mlflow.tracking import MlflowClient
     from ray.tune import ExperimentAnalysis
 
-    from stylediscover.sweep.records import load_saved_spec
+    from stylediscover.sweep.records import load_saved_spec, trial_records
+    from stylediscover.sweep.snapshot import read_snapshot
     from stylediscover.sweep.tracking import ROLE_TAG, STORAGE_TAG, SWEEP_TAG
 
     spec = load_saved_spec(sweep.name, str(sweep.parent))
@@ -118,6 +122,11 @@ def outcome(sweep: Path) -> dict:
     ids = Counter(r.data.tags["stylediscover.trial_id"] for r in children)
     study = optuna.load_study(study_name=spec.name, storage=spec.study_storage)
     states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+
+    def comparable(records: list) -> list[str]:  # NaN (a trial never evaluated) equals itself in JSON only
+        return sorted(json.dumps(asdict(replace(r, checkpoint=None))) for r in records)
+
+    snapshot, mlflow_records = comparable(read_snapshot(sweep) or []), comparable(trial_records(spec))
     return {"planned": spec.num_samples, "tune_ids": Counter(t.trial_id for t in trials),
             "finished": sum(t.status == "TERMINATED" for t in trials),
             "errored": sum(t.status == "ERROR" for t in trials),
@@ -126,7 +135,8 @@ def outcome(sweep: Path) -> dict:
             "stuck_runs": sum(r.info.status == "RUNNING" for r in runs),
             "run_ids": set(ids), "run_statuses": Counter(r.info.status for r in children),
             "run_errors": [r.data.tags.get("stylediscover.error", "") for r in children],
-            "optuna": states, "selection": (sweep / "summary.json").exists() and (sweep / "best").is_dir()}
+            "optuna": states, "selection": (sweep / "summary.json").exists() and (sweep / "best").is_dir(),
+            "snapshot_agrees": bool(snapshot) and snapshot == mlflow_records}
 
 
 def run_concurrent(world: Path, root: Path, study_storage: str | None = None) -> list[dict]:

@@ -466,11 +466,11 @@ def sweep_status(name: str, storage_path: str, watch: bool, interval: float) -> 
     """
     import time
 
-    from stylediscover.sweep.records import load_saved_settings, trial_records
+    from stylediscover.sweep.records import load_saved_settings, recorded_trials
 
     spec = load_saved_settings(name, storage_path)
     while True:
-        records = trial_records(spec)
+        records = recorded_trials(spec)
         if watch and sys.stdout.isatty():
             click.clear()
         click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
@@ -496,11 +496,11 @@ def sweep_best(name: str, storage_path: str) -> None:
     Example:
       stylediscover sweep best quickstart-20261126-101500
     """
-    from stylediscover.sweep.records import load_saved_settings, trial_records
+    from stylediscover.sweep.records import load_saved_settings, recorded_trials
     from stylediscover.sweep.selection import pareto_front, select_best
 
     spec = load_saved_settings(name, storage_path)
-    records = trial_records(spec)
+    records = recorded_trials(spec)
     best = select_best(records, spec.selection.rule, spec.selection.attention_only)
     if best is None:
         click.echo("no finished attention-based trial yet")

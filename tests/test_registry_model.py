@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from explore_world import copy_export
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from PIL import Image
@@ -119,3 +120,21 @@ def test_reregistering_moves_the_alias_and_keeps_the_run(store, tmp_path):
         second = mlflow.pyfunc.load_model(f"models:/{NAME}@{ALIAS}")
     rendered = second.predict(pd.DataFrame({"seed": [3]}), params={"render": True, "image_format": "array"})
     assert rendered["image"][0].shape == (32, 32, 3)
+
+
+def test_registering_the_same_export_again_adds_no_version(tmp_path):
+    """A resumed sweep registers its export again: the version under `best` is kept while it holds that run's
+    directions; changed directions make a new version, and the alias moves to it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment(EXPERIMENT, artifact_location=(tmp_path / "mlruns").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    first = register_export(uri, EXPERIMENT, run_id, EXPORT)
+    again = register_export(uri, EXPERIMENT, run_id, EXPORT)
+    assert str(first.version) == str(again.version) == "1"
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 1
+    assert len(client.search_logged_models([experiment])) == 1, "the model was logged twice"
+    changed = register_export(uri, EXPERIMENT, run_id, copy_export(tmp_path / "changed", negate=True))
+    assert str(changed.version) == str(client.get_model_version_by_alias(NAME, ALIAS).version) == "2"
+    assert client.get_model_version(NAME, "2").tags["stylediscover.directions_sha256"] != \
+        client.get_model_version(NAME, "1").tags["stylediscover.directions_sha256"]

@@ -122,7 +122,7 @@ def assert_complete(cluster, experiment: str) -> None:
     assert len([r for r in runs if r.data.tags.get("stylediscover.role") == "sweep"]) == 1
     for run in trials:
         assert run.info.status == "FINISHED"
-        for metric in ("score", "n_discovered"):
+        for metric in ("eval_score", "eval_n_discovered"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
             # every evaluation exactly once; a resumed trial's backfilled steps may arrive after later ones
             assert sorted(steps) == list(range(EVERY, STEPS + 1, EVERY)), (metric, steps)

@@ -72,6 +72,7 @@ def test_killed_driver_then_resume_finishes(results, point):
     assert r["stuck_runs"] == 0 and r["run_statuses"] == {"FINISHED": r["planned"]}
     assert r["optuna"] == {"COMPLETE": r["finished"]}
     assert r["selection"] and "best trial" in r["output"]
+    assert r["snapshot_agrees"], "trials.jsonl differs from MLflow's records"
 
 
 def test_all_failing_sweep_exits_non_zero_with_the_trials_error(results):
@@ -82,7 +83,7 @@ def test_all_failing_sweep_exits_non_zero_with_the_trials_error(results):
     assert "failed: " in error[0] and "loss.form" in error[0] and "no trial to select" in error[0]
     assert r["run_statuses"] == {"FAILED": 1} or r["run_statuses"] == {"FAILED": r["planned"]}
     assert all(e and e in error[0] for e in r["run_errors"]), (r["run_errors"], error[0])
-    assert r["optuna"]["RUNNING"] == 0 and not r["selection"]
+    assert r["optuna"]["RUNNING"] == 0 and not r["selection"] and r["snapshot_agrees"]
 
 
 def test_two_sweeps_at_once_share_storage_and_stores(results):
@@ -93,7 +94,7 @@ def test_two_sweeps_at_once_share_storage_and_stores(results):
         assert r["run_rc"] == 0, r["output"][-3000:]
         assert r["finished"] == r["planned"] and r["runs"] == r["planned"] and r["duplicate_runs"] == 0
         assert r["parents"] == 1 and r["stuck_runs"] == 0 and r["optuna"] == {"COMPLETE": r["planned"]}
-        assert r["selection"]
+        assert r["selection"] and r["snapshot_agrees"]
     assert refused["run_rc"] == 2 and refused["output"].count("\n") == 1, refused["output"][-3000:]
     assert "already exists" in refused["output"]
 
@@ -108,7 +109,7 @@ def test_storage_filling_up_pauses_the_sweep_and_resume_finishes_it(results):
     assert "Traceback" not in r["first_output"]
     assert r["resume_rc"] == 0, r["output"][-3000:]
     assert r["finished"] == r["planned"] and r["duplicate_runs"] == 0 and r["stuck_runs"] == 0
-    assert r["run_statuses"] == {"FINISHED": r["planned"]} and r["selection"]
+    assert r["run_statuses"] == {"FINISHED": r["planned"]} and r["selection"] and r["snapshot_agrees"]
     # Under load a trial stopped by the pause can end ERROR before the resume finishes it; its Optuna trial is then
     # FAIL for good (Optuna cannot reopen a trial). What must hold: no ghost RUNNING trial, none lost.
     assert r["optuna"]["RUNNING"] == 0 and sum(r["optuna"].values()) == r["planned"]

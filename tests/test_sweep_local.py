@@ -1,6 +1,7 @@
 """A real sweep on a local Ray with Optuna and the embedded MLflow store, then resume, status, best, export."""
 
 import json
+from dataclasses import asdict, replace
 
 import optuna
 import pytest
@@ -12,8 +13,11 @@ from mlflow.tracking import MlflowClient
 from stylediscover.cli import main
 from stylediscover.directions import load_directions
 from stylediscover.heldout import heldout_metrics, heldout_seeds
+from stylediscover.sweep.records import trial_records
 from stylediscover.sweep.runner import SweepFailed, resume_sweep, run_sweep
+from stylediscover.sweep.snapshot import read_snapshot
 from stylediscover.sweep.spec import load_spec
+from stylediscover.sweep.tracking import METRIC_NAMES
 
 
 def child_runs(spec):
@@ -37,9 +41,11 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     for run in trials:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert run.info.status in ("FINISHED", "KILLED")
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "score")]
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "eval_score")]
         assert steps == sorted(set(steps)) and steps[0] == 2
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "n_discovered")] == steps
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "eval_n_discovered")] == steps
+        assert list(run.data.metrics) == list(METRIC_NAMES.values()) == sorted(run.data.metrics), \
+            "the selection metric is not first both as logged and by name"
         finished = steps[-1] == 6
         assert (run.info.status, run.data.tags["stylediscover.outcome"]) == (
             ("FINISHED", "finished") if finished else ("KILLED", "stopped_early"))
@@ -51,7 +57,7 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
         assert run.data.tags["ray.trial_id"] == run.data.tags["stylediscover.trial_id"]
         images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
         assert any(i.startswith("images/traversal+step+2+") for i in images), images
-        history = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "objective"),
+        history = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "eval_objective"),
                                            key=lambda m: m.step)]
         best_so_far = sorted(client.get_metric_history(run.info.run_id, "best_objective"), key=lambda m: m.step)
         assert [m.value for m in best_so_far] == [max(history[:i + 1]) for i in range(len(history))]
@@ -84,6 +90,7 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert 0 <= summary["heldout"]["score_mean"] <= 1
     for name, value in heldout_metrics(summary["heldout"]).items():
         assert parents[0].data.metrics[name] == pytest.approx(value)
+    assert_snapshot_is_mlflow(spec)
     study = optuna.load_study(study_name="tiny", storage=spec.study_storage)
     assert len(study.trials) == 3
     assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {r.info.run_id for r in trials}
@@ -93,6 +100,7 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert again["trial_id"] == summary["trial_id"]
     _, trials_after, parents_after = child_runs(spec)
     assert len(trials_after) == 3 and len(parents_after) == 1
+    assert_snapshot_is_mlflow(spec)
 
     assert json.loads((spec.storage / "spec.json").read_text())["storage_path"] == str(tmp_path / "store")
     runner = CliRunner()
@@ -112,6 +120,14 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     exported_manifest = json.loads((out / "directions.json").read_text())
     assert exported_manifest["metrics"]["score"] == summary["score"]
     assert exported_manifest["heldout"] == block and (out / "heldout.json").is_file()
+
+
+def assert_snapshot_is_mlflow(spec) -> None:
+    """trials.jsonl holds the records MLflow holds (but the checkpoints, which readers find in Tune's storage)."""
+    def comparable(records: list) -> list[str]:  # NaN (a trial never evaluated) equals itself in JSON only
+        return sorted(json.dumps(asdict(replace(r, checkpoint=None))) for r in records)
+
+    assert comparable(read_snapshot(spec.storage)) == comparable(trial_records(spec))
 
 
 def _snapshot(folder, spec) -> tuple:
@@ -182,3 +198,4 @@ def test_failing_trials_end_as_failed_runs(tiny_world, tmp_path, ray_env):
     assert [(r.info.status, r.data.tags["stylediscover.outcome"]) for r in trials] == [("FAILED", "failed")]
     assert "broken.safetensors" in trials[0].data.tags["stylediscover.error"]
     assert parents[0].info.status == "FAILED"
+    assert_snapshot_is_mlflow(spec)

@@ -1,7 +1,9 @@
-"""A sweep's saved spec and its trials as MLflow and Tune's storage record them, without importing Ray: what
-`sweep status`, `best` and `export` read, and what the driver's selection starts from."""
+"""A sweep's saved spec and its trials as MLflow (or the driver's snapshot of it, trials.jsonl) and Tune's storage
+record them, without importing Ray: what `sweep status`, `best` and `export` read, and what the driver's selection
+starts from. MLflow is imported only where MLflow is read."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -10,10 +12,11 @@ from pydantic import ValidationError
 from stylediscover.errors import InputError, from_validation_error
 from stylediscover.sweep.selection import TrialRecord
 from stylediscover.sweep.settings import SweepSettings
-from stylediscover.sweep.tracking import ERROR_TAG, OUTCOME_TAG, TRIAL_TAG, SweepTracker
+from stylediscover.sweep.snapshot import read_snapshot
 
 if TYPE_CHECKING:
     from stylediscover.sweep.spec import SweepSpec
+    from stylediscover.sweep.tracking import SweepTracker
 
 SavedT = TypeVar("SavedT", bound=SweepSettings)
 
@@ -53,25 +56,42 @@ def load_saved_spec(name: str, storage_path: str) -> "SweepSpec":
     return _load_saved(name, storage_path, spec.SweepSpec)
 
 
-def tracker_for(spec: SweepSettings, create: bool = True) -> SweepTracker:
+def tracker_for(spec: SweepSettings, create: bool = True) -> "SweepTracker":
     """The sweep's MLflow tracker; create=False for readers, which must not create stores, experiments or runs."""
+    from stylediscover.sweep.tracking import SweepTracker
+
     return SweepTracker(spec.tracking_uri, spec.mlflow.experiment, spec.name, str(spec.storage),
                         spec.artifact_location, create)
 
 
-def trial_records(spec: SweepSettings, tracker: SweepTracker | None = None) -> list[TrialRecord]:
-    """One record per trial from MLflow (outcome, best evaluation) and Tune's storage (last checkpoint); read through
-    `tracker`, by default a read-only one."""
+def _last_checkpoint(spec: SweepSettings, trial_id: str) -> Path | None:
+    checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
+    return checkpoints[-1] if checkpoints else None
+
+
+def trial_records(spec: SweepSettings, tracker: "SweepTracker | None" = None) -> list[TrialRecord]:
+    """One record per trial from MLflow (outcome, selected evaluation) and Tune's storage (last checkpoint); read
+    through `tracker`, by default a read-only one."""
+    from stylediscover.sweep.tracking import ERROR_TAG, OUTCOME_TAG, TRIAL_TAG, run_metric
+
     records = []
     for run in (tracker or tracker_for(spec, create=False)).trial_runs():
         trial_id = run.data.tags.get(TRIAL_TAG)
-        checkpoints = sorted(spec.storage.glob(f"*{trial_id}*/checkpoint_*"))
         records.append(TrialRecord(
             trial_id=trial_id, attention=run.data.params.get("navigator.attention", "?"),
-            step=int(run.data.metrics.get("best_step", 0)),
-            score=run.data.metrics.get("best_score", float("nan")),
-            n_discovered=int(run.data.metrics.get("best_n_discovered", 0)),
+            step=int(run_metric(run, "best_step", 0)), score=run_metric(run, "best_score", float("nan")),
+            n_discovered=int(run_metric(run, "best_n_discovered", 0)),
             outcome=run.data.tags.get(OUTCOME_TAG, "running"), error=run.data.tags.get(ERROR_TAG, ""),
-            checkpoint=checkpoints[-1] if checkpoints else None,
+            checkpoint=_last_checkpoint(spec, trial_id),
             params={k: v for k, v in run.data.params.items() if k in spec.search_space}, run_id=run.info.run_id))
     return records
+
+
+def recorded_trials(spec: SweepSettings) -> list[TrialRecord]:
+    """The trial records from the driver's snapshot (trials.jsonl, see snapshot.py), which needs no MLflow import: what
+    `sweep status` and `best` show; from MLflow for sweeps older than the snapshot. `sweep export` and the driver's
+    selection read MLflow itself, the source of truth, which they afford (they import torch and Ray anyway)."""
+    records = read_snapshot(spec.storage)
+    if records is None:
+        return trial_records(spec)
+    return [replace(r, checkpoint=_last_checkpoint(spec, r.trial_id)) for r in records]

@@ -1,5 +1,7 @@
 """The MLflow model of a directions export: a pyfunc model registered once per experiment as `<experiment>-directions`,
-its newest version under the alias `best`; `mlflow.pyfunc.load_model("models:/<name>@best")` loads it offline.
+its newest version under the alias `best`; `mlflow.pyfunc.load_model("models:/<name>@best")` loads it offline. Each
+version carries the sha256 of its directions.safetensors (tag `stylediscover.directions_sha256`), so registering a run's
+export again (a resumed sweep) adds no version while the alias still points at it.
 
 Artifacts: the export's directions.safetensors and directions.json, and the generator file when the manifest's
 generator is a local path. `builtin:<domain>` resolves from the installed package; a known name (`stylediscover
@@ -46,6 +48,7 @@ from stylediscover.imaging import grid, pixels, png_bytes
 from stylediscover.sweep.stores import exclusive
 
 ALIAS = "best"
+DIRECTIONS_SHA_TAG = "stylediscover.directions_sha256"
 MODEL_NAME = "directions"
 IMAGE_FORMATS = ("png", "array")
 REQUIREMENTS = ("stylediscover", "mlflow", "torch", "torchvision", "numpy", "pandas", "safetensors", "pillow")
@@ -160,10 +163,24 @@ def tracking_uri_set(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(previous)
 
 
+def _registered(client: MlflowClient, name: str, run_id: str, digest: str) -> ModelVersion | None:
+    """The version under the alias `best` if it is run `run_id`'s and holds directions with sha256 `digest`."""
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None
+    if ALIAS not in aliases:
+        return None
+    version = client.get_model_version(name, aliases[ALIAS])
+    return version if version.run_id == run_id and version.tags.get(DIRECTIONS_SHA_TAG) == digest else None
+
+
 def register_export(tracking_uri: str, experiment_name: str, run_id: str, export_dir: Path) -> ModelVersion:
     """Logs the export in `export_dir` as a pyfunc model of run `run_id` (which keeps its status, and a finished run
     its end time), registers it as a new version of `<experiment_name>-directions` in the same store and points the
-    alias `best` at it."""
+    alias `best` at it; returns the version under `best` instead when that already holds this run's directions."""
     directions_file = (Path(export_dir) / "directions.safetensors").resolve()
     directions = load_directions(directions_file)
     artifacts = {"directions": str(directions_file), "manifest": str(directions_file.with_suffix(".json"))}
@@ -178,6 +195,10 @@ def register_export(tracking_uri: str, experiment_name: str, run_id: str, export
     if experiment is None or experiment.experiment_id != run.experiment_id:
         raise InputError(tracking_uri, f"run {run_id} is not in MLflow experiment {experiment_name!r}")
     name = registered_name(experiment_name)
+    digest = sha256_of(directions_file)
+    registered = _registered(client, name, run_id, digest)
+    if registered is not None:
+        return registered
     with tracking_uri_set(tracking_uri), quiet():  # the registry finds `models:/<id>` through the global tracking URI
         try:
             with mlflow.start_run(run_id=run_id):
@@ -192,6 +213,7 @@ def register_export(tracking_uri: str, experiment_name: str, run_id: str, export
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
-            model_version = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id)
+            model_version = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id,
+                                                        tags={DIRECTIONS_SHA_TAG: digest})
             client.set_registered_model_alias(name, ALIAS, model_version.version)
     return model_version

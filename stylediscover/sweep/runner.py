@@ -43,9 +43,17 @@ from stylediscover.sweep.preflight import MIN_FREE_BYTES
 from stylediscover.sweep.records import load_saved_spec, tracker_for, trial_records
 from stylediscover.sweep.registry import register_export
 from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
+from stylediscover.sweep.snapshot import TrialSnapshot
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
 from stylediscover.sweep.stores import exclusive
-from stylediscover.sweep.tracking import SELECTED_RUN_TAG, TRIAL_TAG, SweepTracker
+from stylediscover.sweep.tracking import (
+    PARAM_VALUE_LIMIT,
+    SELECTED_RUN_TAG,
+    TRIAL_TAG,
+    SweepTracker,
+    param_values,
+    tracked,
+)
 from stylediscover.sweep.trial import run_trial
 
 BEST_FILES = ("directions.safetensors", "directions.json", "traversal.png", "attention.png", "metrics.json")
@@ -146,22 +154,18 @@ def searched_values(config: dict[str, Any]) -> str:
                      for k, v in sorted(config.items()))
 
 
-def tracked(metrics: dict) -> dict[str, float]:
-    """The numeric metrics a trial run records at each evaluation: this one's and the best so far."""
-    return {k: metrics[k] for k in ("score", "n_discovered", "objective", "loss", "best_step", "best_score",
-                                    "best_n_discovered", "best_objective") if k in metrics}
-
-
 def _last_error_line(trial: Trial) -> str:
-    """The last line of the trial's own error (Tune's error.txt ends with the failing exception)."""
+    """The last line of the trial's own error (Tune's error.txt ends with the failing exception), as long as an
+    MLflow tag keeps it."""
     path = trial.error_file
     lines = Path(path).read_text().strip().splitlines() if path and Path(path).exists() else []
-    return lines[-1].strip() if lines else "failed without an error message"
+    return lines[-1].strip()[:PARAM_VALUE_LIMIT] if lines else "failed without an error message"
 
 
 class MlflowCallback(tune.Callback):
     """Mirrors trials into MLflow child runs: params, both metrics per evaluation, artifacts, final status
-    (a failed trial's run carries its last error line as tag `stylediscover.error`)."""
+    (a failed trial's run carries its last error line as tag `stylediscover.error`); and each change of a trial's
+    record into the sweep's trials.jsonl (snapshot.py), right after the MLflow write."""
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
@@ -170,8 +174,11 @@ class MlflowCallback(tune.Callback):
         self.pictures: set[tuple[str, str, int]] = set()
 
     def setup(self, **info: Any) -> None:
+        """Opens the sweep's MLflow runs and rebuilds trials.jsonl from them. A resume unpickles this callback from
+        Tune's state as it was before its first setup: what a run needs is set here, not in __init__."""
         self.tracker = tracker_for(self.spec)
         self.tracker.describe_sweep(self.spec.model_dump(mode="json"), self.spec.storage / "spec.json")
+        self.snapshot = TrialSnapshot(self.spec.storage, trial_records(self.spec, self.tracker))
 
     def _run(self, trial: Trial) -> str:
         """The trial's child run, named by its searched values and tagged with its Ray trial id and Optuna trial
@@ -183,6 +190,9 @@ class MlflowCallback(tune.Callback):
             tags = {"ray.trial_id": trial.trial_id}
             tags |= {"optuna.trial_number": str(optuna_trial[0])} if optuna_trial else {}
             run_id = self.tracker.trial_run(trial.trial_id, cfg.model_dump(mode="json"), name, tags)
+            params = param_values(cfg.model_dump(mode="json"))
+            self.snapshot.opened(trial.trial_id, run_id, params["navigator.attention"],
+                                 {k: v for k, v in params.items() if k in self.spec.search_space})
             if optuna_trial and optuna_trial[1] is not None:
                 optuna_trial[1].set_user_attr("mlflow_run_id", run_id)
             self.runs[trial.trial_id] = run_id
@@ -212,7 +222,12 @@ class MlflowCallback(tune.Callback):
         kill_at("first_result")
         if result["training_iteration"] > 1 and result["step"] < self._steps(trial):
             kill_at("mid_trial")
-        self.tracker.log_metrics(self._run(trial), tracked(result), int(result["step"]))
+        self._log(trial, result)
+
+    def _log(self, trial: Trial, result: dict) -> None:
+        """Logs one evaluation (as Tune reports it) unless its step is in the run already."""
+        if self.tracker.log_metrics(self._run(trial), tracked(result), int(result["step"])):
+            self.snapshot.evaluated(trial.trial_id, result)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
         """Logs every evaluation the checkpoint holds (so none is lost when a driver died before logging it),
@@ -222,7 +237,7 @@ class MlflowCallback(tune.Callback):
             path = Path(path)
             history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
             for entry in history:
-                self.tracker.log_metrics(run_id, tracked(entry | {"objective": objective(entry)}), entry["step"])
+                self._log(trial, entry | {"objective": objective(entry)})
             step = history[-1]["step"]
             for key in ("traversal", "attention"):
                 if (path / f"{key}-{step:06d}.png").exists() and (run_id, key, step) not in self.pictures:
@@ -233,11 +248,13 @@ class MlflowCallback(tune.Callback):
 
     def _finish(self, trial: Trial) -> None:
         if trial.status == Trial.ERROR:
-            self.tracker.finish_trial(self._run(trial), "FAILED", "failed", _last_error_line(trial))
+            status, outcome, error = "FAILED", "failed", _last_error_line(trial)
         elif (trial.last_result or {}).get("step", 0) >= self._steps(trial):
-            self.tracker.finish_trial(self._run(trial), "FINISHED", "finished")
+            status, outcome, error = "FINISHED", "finished", None
         else:
-            self.tracker.finish_trial(self._run(trial), "KILLED", "stopped_early")
+            status, outcome, error = "KILLED", "stopped_early", None
+        self.tracker.finish_trial(self._run(trial), status, outcome, error)
+        self.snapshot.ended(trial.trial_id, outcome, error)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         kill_at("last_report")
@@ -258,6 +275,7 @@ class MlflowCallback(tune.Callback):
                 self._finish(ended[trial_id])
             elif trial_id not in {t.trial_id for t in trials}:
                 self.tracker.finish_trial(run.info.run_id, "KILLED", "lost")
+                self.snapshot.ended(trial_id, "lost")
 
 
 class ProgressCallback(tune.Callback):
@@ -265,8 +283,8 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
         print(f"trial {trial.trial_id} ({searched_values(trial.config)}) step {result['step']}: "
-              f"n_discovered {result['n_discovered']}, score {result['score']:.4f}; best n_discovered "
-              f"{result['best_n_discovered']}, score {result['best_score']:.4f} at step {result['best_step']}",
+              f"n_discovered {result['n_discovered']}, score {result['score']:.4f}; selected evaluation (step "
+              f"{result['best_step']}): n_discovered {result['best_n_discovered']}, score {result['best_score']:.4f}",
               flush=True)
 
 

@@ -33,13 +33,15 @@ def candidates(records: list[TrialRecord], attention_only: bool) -> list[TrialRe
 
 
 def select_best(records: list[TrialRecord], rule: str, attention_only: bool = True) -> TrialRecord | None:
-    pool = candidates(records, attention_only)
+    """The best candidate by `rule`; of tied ones, the smallest trial id (the same whatever order records come in)."""
+    pool = sorted(candidates(records, attention_only), key=lambda r: r.trial_id)
     return max(pool, key=RULES[rule]) if pool else None
 
 
 def pareto_front(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Records no other record beats on both score and n_discovered (ties kept), by decreasing score."""
+    """Records no other record beats on both score and n_discovered (ties kept), by decreasing score, then trial
+    id."""
     def dominated(r: TrialRecord) -> bool:
         return any(o.score >= r.score and o.n_discovered >= r.n_discovered
                    and (o.score > r.score or o.n_discovered > r.n_discovered) for o in records)
-    return sorted((r for r in records if not dominated(r)), key=lambda r: -r.score)
+    return sorted((r for r in records if not dominated(r)), key=lambda r: (-r.score, r.trial_id))

@@ -3,16 +3,16 @@
 A sweep is its name plus its storage folder: runs are found again by tags (`stylediscover.sweep`,
 `stylediscover.storage`, `stylediscover.trial_id`), so a resumed sweep reuses them instead of duplicating them, two
 sweeps of one name in different folders never share a parent, and metric steps already logged are skipped.
-Read-only users (`sweep status`, `best`) open the tracker with create=False: it then creates nothing. Child run
-status: FINISHED (ran all steps), KILLED with tag `stylediscover.outcome=stopped_early` (stopped by
-the scheduler), FAILED (errored after its retries; tag `stylediscover.error` holds the trial's last error line).
+Read-only users open the tracker with create=False: it then creates nothing. Child run status: FINISHED (ran all
+steps), KILLED with tag `stylediscover.outcome=stopped_early` (stopped by the scheduler), FAILED (errored after its
+retries; tag `stylediscover.error` holds the trial's last error line).
 """
 
 import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy import make_url
@@ -29,6 +29,37 @@ ROLE_TAG = "stylediscover.role"
 OUTCOME_TAG = "stylediscover.outcome"
 ERROR_TAG = "stylediscover.error"
 PARAM_VALUE_LIMIT = 6000
+# Tune's result key → the trial run's MLflow metric, in the order a run first logs them, which is also their order by
+# name: MLflow's UI (3.17) lists metrics by name in its run table and the compare page's scatter and contour plots,
+# and in the order the store returns them (first logged first) in the compare page's parallel coordinates, so the
+# selection metric leads both. Runs logged before these names hold Tune's keys (see `run_metric`).
+METRIC_NAMES = {
+    "best_objective": "best_objective",  # the selection metric: the highest eval_objective so far
+    "n_discovered": "eval_n_discovered",  # this evaluation's, on the validation codes
+    "objective": "eval_objective",  # n_discovered + score
+    "score": "eval_score",
+    "best_n_discovered": "selected_n_discovered",  # the selected evaluation's (the one holding best_objective),
+    "best_score": "selected_score",  # which can fall: a later evaluation may find more attributes at a lower score
+    "best_step": "selected_step",
+    "loss": "train_loss",  # the training loss at the evaluation's step
+}
+
+
+def tracked(metrics: dict) -> dict[str, float]:
+    """A trial's evaluation as Tune reports it → the metrics its run records, named and ordered as METRIC_NAMES."""
+    return {name: metrics[key] for key, name in METRIC_NAMES.items() if key in metrics}
+
+
+def run_metric(run: Run, key: str, default: float) -> float:
+    """A trial run's latest value of Tune's metric `key`, under its METRIC_NAMES name or, in runs logged before those
+    names, under `key` itself."""
+    metrics = run.data.metrics
+    return metrics.get(METRIC_NAMES[key], metrics.get(key, default))
+
+
+def param_values(params: dict[str, Any]) -> dict[str, str]:
+    """Nested params → the flat string values MLflow keeps of them."""
+    return {k: str(v)[:PARAM_VALUE_LIMIT] for k, v in flatten(params).items()}
 
 
 def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
@@ -89,7 +120,7 @@ class SweepTracker:
         return runs[0].info.run_id if runs else None
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        items = [Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in flatten(params).items()]
+        items = [Param(k, v) for k, v in param_values(params).items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i:i + 100])
 
@@ -114,9 +145,11 @@ class SweepTracker:
         return run_id
 
     def logged_steps(self, run_id: str) -> set[int]:
-        """Evaluation steps already in the run (read from MLflow once, then kept up to date)."""
+        """Evaluation steps already in the run, under either name of the score (read from MLflow once, then kept up
+        to date); a run resumed from before METRIC_NAMES goes on under the new names."""
         if run_id not in self._logged:
-            self._logged[run_id] = {m.step for m in self.client.get_metric_history(run_id, "score")}
+            self._logged[run_id] = {m.step for key in ("score", METRIC_NAMES["score"])
+                                    for m in self.client.get_metric_history(run_id, key)}
         return self._logged[run_id]
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> bool:

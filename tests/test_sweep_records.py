@@ -1,0 +1,102 @@
+"""A sweep's trial records as `sweep status` and `best` read them: from the driver's snapshot (trials.jsonl) without
+importing MLflow, Ray or torch, or from MLflow for sweeps older than it, whose runs hold the metric names of before."""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from stylediscover.cli import main
+from stylediscover.sweep.records import recorded_trials, trial_records
+from stylediscover.sweep.selection import TrialRecord, pareto_front, select_best
+from stylediscover.sweep.settings import SweepSettings
+from stylediscover.sweep.snapshot import SNAPSHOT_FILE, TrialSnapshot, read_snapshot
+
+ROOT = Path(__file__).parents[1]
+SPACE = {"navigator.attention": {"type": "choice", "values": ["softmax", "none"]}}
+
+
+def saved_sweep(storage: Path, name: str) -> SweepSettings:
+    """A sweep folder holding only spec.json, and a checkpoint folder of each of its trials t1 and t2."""
+    spec = SweepSettings(name=name, storage_path=str(storage), search_space=SPACE)
+    spec.storage.mkdir(parents=True)
+    (spec.storage / "spec.json").write_text(spec.model_dump_json())
+    for trial in ("t1", "t2"):
+        (spec.storage / f"run_trial_{trial}_0" / "checkpoint_000002").mkdir(parents=True)
+    return spec
+
+
+def test_old_sweeps_are_read_from_mlflow_under_the_old_metric_names(tmp_path):
+    """Runs logged before METRIC_NAMES hold Tune's keys; without trials.jsonl, status and best read them, and a resume
+    sees which steps are logged."""
+    from stylediscover.sweep.records import tracker_for
+
+    spec = saved_sweep(tmp_path, "old")
+    tracker = tracker_for(spec)
+    for trial, attention, figures in (("t1", "softmax", (4, 0.5, 3)), ("t2", "none", (2, 0.9, 4))):
+        run_id = tracker.trial_run(trial, {"navigator": {"attention": attention}, "lr": 0.05})
+        for step in (2, 4):
+            tracker.log_metrics(run_id, {"score": 0.1, "n_discovered": 1, "objective": 1.1, "loss": 0.3,
+                                         "best_step": figures[0], "best_score": figures[1],
+                                         "best_n_discovered": figures[2], "best_objective": figures[1] + figures[2]},
+                                step)
+        tracker.finish_trial(run_id, "FINISHED", "finished")
+    assert tracker_for(spec).logged_steps(run_id) == {2, 4}
+
+    records = {r.trial_id: r for r in trial_records(spec)}
+    assert (records["t1"].step, records["t1"].score, records["t1"].n_discovered) == (4, 0.5, 3)
+    assert records["t1"].params == {"navigator.attention": "softmax"} and records["t1"].checkpoint is not None
+    assert [r.trial_id for r in recorded_trials(spec)] == [r.trial_id for r in trial_records(spec)]
+    status = CliRunner().invoke(main, ["sweep", "status", "old", "--storage-path", str(tmp_path)])
+    assert status.exit_code == 0 and "finished" in status.output and "0.5000" in status.output, status.output
+    best = CliRunner().invoke(main, ["sweep", "best", "old", "--storage-path", str(tmp_path)])
+    assert "best (discovered_then_score): t1 attention=softmax step=4 n_discovered=3 score=0.5000" in best.output, \
+        best.output
+
+
+def test_snapshot_keeps_what_mlflow_keeps(tmp_path):
+    """The latest selected evaluation whatever order evaluations are logged in; an error until another replaces it."""
+    snapshot = TrialSnapshot(tmp_path, [TrialRecord("t0", "cumax", 0.7, 2, "finished", 6, tmp_path, run_id="r0")])
+    snapshot.opened("t1", "r1", "softmax", {"navigator.attention": "softmax"})
+    snapshot.opened("t1", "other", "none", {})  # a reopened run keeps its record
+    assert math.isnan(read_snapshot(tmp_path)[1].score)
+    snapshot.evaluated("t1", {"best_step": 4, "best_score": 0.5, "best_n_discovered": 3})
+    snapshot.evaluated("t1", {"best_step": 2, "best_score": 0.6, "best_n_discovered": 2})  # logged late by a resume
+    snapshot.ended("t1", "failed", "RuntimeError: boom")
+    snapshot.ended("t1", "finished")
+    assert read_snapshot(tmp_path) == [
+        TrialRecord("t0", "cumax", 0.7, 2, "finished", 6, run_id="r0"),
+        TrialRecord("t1", "softmax", 0.5, 3, "finished", 4, params={"navigator.attention": "softmax"},
+                    error="RuntimeError: boom", run_id="r1")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SNAPSHOT_FILE]
+    (tmp_path / SNAPSHOT_FILE).write_text("{not json")
+    assert read_snapshot(tmp_path) is None
+
+
+def test_status_and_best_read_the_snapshot_without_mlflow_ray_or_torch(tmp_path):
+    """A sweep with trials.jsonl but no MLflow store: status and best answer from the file and import none of them."""
+    spec = saved_sweep(tmp_path, "fast")
+    TrialSnapshot(spec.storage, [
+        TrialRecord("t1", "softmax", 0.5, 3, "finished", 4, params={"navigator.attention": "softmax"}, run_id="r1"),
+        TrialRecord("t2", "none", 0.9, 4, "stopped_early", 2, params={"navigator.attention": "none"}, run_id="r2")])
+    assert [r.checkpoint is not None for r in recorded_trials(spec)] == [True, True]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for command in ("status", "best"):
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "stylediscover.cli", "sweep", command, "fast",
+                              "--storage-path", str(tmp_path)], capture_output=True, text=True, env=env, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "t1" in out.stdout and "mlflow.db" not in os.listdir(spec.storage)
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert not imported & {"mlflow", "ray", "torch"}, sorted(imported & {"mlflow", "ray", "torch"})
+    assert "best (discovered_then_score): t1 attention=softmax step=4 n_discovered=3" in out.stdout, out.stdout
+
+
+def test_selection_does_not_depend_on_the_records_order(tmp_path):
+    """MLflow lists runs newest first, trials.jsonl in the order trials started: ties must select alike."""
+    records = [TrialRecord(t, "softmax", 0.5, 3, "finished", 4, tmp_path) for t in ("b2", "a1", "c3")]
+    assert {select_best(order, "discovered_then_score").trial_id for order in (records, records[::-1])} == {"a1"}
+    assert [r.trial_id for r in pareto_front(records[::-1])] == ["a1", "b2", "c3"]
