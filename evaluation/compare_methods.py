@@ -10,8 +10,8 @@ reported only on R test sets of codes derived from that seed, which chose nothin
                          searched values of evaluation/results/quickstart-best), retrained per seed; best of the
                          evaluations at steps 300 and 600
   ganspace, sefa         K closed-form directions on all layers, untuned
-  ganspace-bands,        the same directions, each on the layer band (of BANDS) where its validation margin is largest:
-  sefa-bands             the per-edit layer range a GANSpace or SeFa user picks, chosen on validation codes
+  ganspace-bands,        the same directions, each on a layer band of BANDS (the per-edit layer range a GANSpace or
+  sefa-bands             SeFa user picks), the bands chosen to maximise the validation objective (tune_bands)
 Directions: K = 12 for contrafeat-authors (its config), 16 for the others (the quickstart's K). A seed is the
 training seed; for GANSpace the seed of its PCA sample; SeFa is deterministic and runs once.
 Strengths are calibrated per direction on the calibration codes (equal discriminator-feature change, median 1).
@@ -39,7 +39,7 @@ from machine import describe  # noqa: E402
 from stylediscover.assessment import assess_heldout  # noqa: E402
 from stylediscover.config import TrainConfig  # noqa: E402
 from stylediscover.directions import direction_entries, load_directions  # noqa: E402
-from stylediscover.heldout import factor_margins  # noqa: E402
+from stylediscover.metrics import n_discovered, score  # noqa: E402
 from stylediscover.options import merged, read_yaml_mapping, set_dotted  # noqa: E402
 from stylediscover.trainer import Trial, evaluate, train  # noqa: E402
 
@@ -73,19 +73,31 @@ def config(method: str, seed: int, bands: list[tuple[int, int]] | None = None) -
 
 
 def tune_bands(method: str, seed: int, run_dir: Path) -> list[tuple[int, int]]:
-    """Per direction, the band of BANDS whose validation responses give it the largest margin (1 − its runner-up
-    normalised response; an unresponsive direction counts −1; ties keep the earlier band)."""
-    margins = []
+    """Per direction a band of BANDS, chosen as a user tuning on validation codes would: the assignment that
+    maximises the validation objective (n_discovered + score), by coordinate ascent from all directions on all
+    layers over the response rows each band gave each direction (a row depends only on its own direction's band,
+    up to the calibration's median); ties keep the earlier band."""
+    rows = []
     for band in BANDS:
-        cfg = config(method, seed, [band] * 16)
         band_dir = run_dir / f"band-{band[0]}-{band[1]}"
         band_dir.mkdir(parents=True, exist_ok=True)
         if not (band_dir / "responses-000000.json").exists():
-            evaluate(Trial(cfg), band_dir, 0)
-        responses = torch.tensor(json.loads((band_dir / "responses-000000.json").read_text())["responses"])
-        rows = [factor_margins(responses[k:k + 1])[0] for k in range(len(responses))]
-        margins.append([float(row.nan_to_num(-1).max()) for row in rows])
-    return [BANDS[max(range(len(BANDS)), key=lambda b: (margins[b][k], -b))] for k in range(16)]
+            evaluate(Trial(config(method, seed, [band] * 16)), band_dir, 0)
+        rows.append(torch.tensor(json.loads((band_dir / "responses-000000.json").read_text())["responses"]))
+    chosen = [0] * 16
+
+    def value(assignment: list[int]) -> float:
+        responses = torch.stack([rows[b][k] for k, b in enumerate(assignment)])
+        return n_discovered(responses) + score(responses)
+
+    improved = True
+    while improved:
+        improved = False
+        for k in range(16):
+            best = max(range(len(BANDS)), key=lambda b: (value(chosen[:k] + [b] + chosen[k + 1:]), -b))
+            if value(chosen[:k] + [best] + chosen[k + 1:]) > value(chosen):
+                chosen[k], improved = best, True
+    return [BANDS[b] for b in chosen]
 
 
 def run_unit(method: str, seed: int, root: Path, sets: int, samples: int) -> dict:
