@@ -126,6 +126,14 @@ def run_unit(method: str, seed: int, root: Path, sets: int, samples: int) -> dic
     return result
 
 
+def validation(run_dir: Path) -> dict:
+    """n_discovered and score of the run's chosen export on the validation codes that chose it."""
+    kept = run_dir / "best" / "responses.json"
+    responses = torch.tensor(json.loads((kept if kept.exists() else run_dir / "responses-000000.json")
+                                        .read_text())["responses"])
+    return {"n_discovered": n_discovered(responses), "score": score(responses)}
+
+
 def interval(values: list[float], digits: int = 2) -> str:
     """mean ± the half-width of its 95 % t-interval over the values (the mean alone for one value)."""
     mean = statistics.fmean(values)
@@ -136,11 +144,14 @@ def interval(values: list[float], digits: int = 2) -> str:
 
 
 def tables(results: dict[str, list[dict]], attributes: list[str]) -> list[str]:
-    lines = ["| method | K | runs | test n_discovered | test score | robust of 6, per run | clean directions, per run |"
-             " spread between test sets (std of n_discovered, mean over runs) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | K | runs | validation n_discovered, score | test n_discovered | test score | robust of 6, per "
+             "run | clean directions, per run | spread between test sets (std of n_discovered, mean over runs) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for method, runs in results.items():
         lines.append(
             f"| {method} | {runs[0]['directions']} | {len(runs)} | "
+            f"{statistics.fmean(r['validation']['n_discovered'] for r in runs):.2f}, "
+            f"{statistics.fmean(r['validation']['score'] for r in runs):.3f} | "
             f"{interval([r['n_discovered']['mean'] for r in runs])} | "
             f"{interval([r['score']['mean'] for r in runs], 3)} | "
             f"{', '.join(str(r['robust_n_discovered']) for r in runs)} | {', '.join(str(r['clean']) for r in runs)} | "
@@ -174,6 +185,7 @@ def main() -> None:
             futures = {u: pool.submit(run_unit, *u, args.runs, args.test_sets, args.test_samples) for u in units}
             done = {u: f.result() for u, f in futures.items()}
     for (method, seed), r in done.items():
+        r["validation"] = validation(args.runs / f"{method}-seed{seed}")
         print(f"{method} seed {seed}: n_discovered {r['n_discovered']['mean']:.2f}, robust {r['robust_n_discovered']}"
               f", clean {r['clean']}, {r['wall_s']} s", flush=True)
     results = {m: runs for m in args.methods if (runs := [done[u] for u in units if u[0] == m and u in done])}
@@ -191,6 +203,7 @@ def main() -> None:
         "evaluation, the baselines' layer bands. Test codes chose nothing: "
         f"{args.test_sets} sets of {args.test_samples} codes, seeds {first['seeds']}, the same for every run. "
         "Strengths calibrated per direction (equal discriminator-feature change, median 1); ψ = 0.5.", "",
+        "Validation: the figures on the codes that chose the run's settings, mean over runs. "
         "Per run, n_discovered and score are means over the test sets; the table gives their mean over runs "
         "± the half-width of a 95 % t-interval over runs (seeds). Robust: discovered with a margin ≥ "
         f"{first['robust_margin']} on ≥ {first['robust_sets']} of {first['sets']} test sets (heldout.py). Clean: "
