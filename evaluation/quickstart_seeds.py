@@ -86,7 +86,7 @@ def main() -> None:
         "factors robustly discovered (margin ≥ 0.15 on ≥ 4 of 5 sets), the clean directions (dominant response at "
         "least twice the runner-up's, responses averaged over the sets), and per factor the sets won with the margin.",
         "", "| search seed | min | selected (validation) | test n_discovered | test score | robust of 6 | clean | "
-        + " | ".join(attributes) + " |", "|---|" + "---|" * (7 + len(attributes)), *rows, ""]
+        + " | ".join(attributes) + " |", "|---|" + "---|" * (6 + len(attributes)), *rows, ""]
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 
