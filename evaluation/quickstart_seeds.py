@@ -2,7 +2,7 @@
 each selected export then tested on 5 held-out sets of 1000 codes.
 
 Usage: python evaluation/quickstart_seeds.py [--seeds 0 1 2] [--storage runs/quickstart-seeds]
-       [--out evaluation/results/quickstart-seeds.md]
+       [--out evaluation/results/quickstart-seeds.md] [--set KEY=VALUE ...]   (--set: passed on to each sweep run)
 Each sweep is `stylediscover sweep run sweeps/quickstart.yaml --set name=quickstart-search<S> --set search.seed=<S>`
 (a sweep already finished under --storage is kept, and its wall time read back from the folder's timing.json), timed
 from start to exit; the held-out test is `stylediscover evaluate <sweep>/best/directions.safetensors --test-sets 5`.
@@ -28,7 +28,7 @@ from stylediscover.directions import direction_entries, load_directions  # noqa:
 CLI = Path(sys.executable).parent / "stylediscover"
 
 
-def sweep(seed: int, storage: Path) -> tuple[Path, float]:
+def sweep(seed: int, storage: Path, changes: list[str]) -> tuple[Path, float]:
     """Runs (or finds) the quickstart sweep of Optuna seed `seed`; its folder and wall time in seconds."""
     folder = storage / f"quickstart-search{seed}"
     timing = folder / "timing.json"
@@ -36,7 +36,7 @@ def sweep(seed: int, storage: Path) -> tuple[Path, float]:
         start = time.perf_counter()
         subprocess.run([str(CLI), "sweep", "run", str(HERE.parent / "sweeps" / "quickstart.yaml"), "--set",
                         f"name=quickstart-search{seed}", "--set", f"search.seed={seed}", "--set",
-                        f"storage_path={storage}"], check=True)
+                        f"storage_path={storage}", *(arg for c in changes for arg in ("--set", c))], check=True)
         timing.write_text(json.dumps({"wall_s": time.perf_counter() - start}) + "\n")
     return folder, json.loads(timing.read_text())["wall_s"]
 
@@ -62,11 +62,12 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=5)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "quickstart-seeds.md")
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     storage = args.storage.resolve()
     rows, attributes = [], None
     for seed in args.seeds:
-        folder, wall = sweep(seed, storage)
+        folder, wall = sweep(seed, storage, args.changes)
         summary = json.loads((folder / "summary.json").read_text())
         result = test(folder, args.sets, args.samples)
         attributes = [f["attribute"] for f in result["factors"]]
@@ -79,7 +80,8 @@ def main() -> None:
     lines = [
         "# The quickstart over search seeds, on held-out test codes", "",
         f"Machine: {describe()}.", "",
-        f"Command: `python evaluation/quickstart_seeds.py --seeds {' '.join(map(str, args.seeds))}`", "",
+        f"Command: `python evaluation/quickstart_seeds.py --seeds {' '.join(map(str, args.seeds))}"
+        + "".join(f" --set {c}" for c in args.changes) + "`", "",
         "Per Optuna search seed: the sweep's wall time (start to exit, held-out test of 5 × 300 codes included), the "
         "trial it selected on validation codes (n_discovered, score there), and that export on "
         f"{args.sets} test sets of {args.samples} codes: n_discovered and score as mean ± std over the sets, the "
