@@ -37,9 +37,8 @@ sys.path.insert(0, str(HERE))
 
 from machine import describe  # noqa: E402
 
-from stylediscover.assessment import assess_heldout  # noqa: E402
+from stylediscover.assessment import assess_heldout, clean_on_test  # noqa: E402
 from stylediscover.config import TrainConfig  # noqa: E402
-from stylediscover.directions import direction_entries, load_directions  # noqa: E402
 from stylediscover.metrics import n_discovered, score  # noqa: E402
 from stylediscover.options import merged, read_yaml_mapping, set_dotted  # noqa: E402
 from stylediscover.trainer import Trial, evaluate, train  # noqa: E402
@@ -47,7 +46,8 @@ from stylediscover.trainer import Trial, evaluate, train  # noqa: E402
 ROOT = HERE.parent
 QUICKSTART_EXPORT = HERE / "results" / "quickstart-best" / "directions.json"
 BANDS = [(0, 8), (0, 2), (2, 4), (4, 6), (6, 8), (0, 4), (2, 6), (4, 8)]  # of the 8 W+ layers; all layers first
-BASELINE = {"navigator.direction": "fixed", "navigator.attention": "none", "navigator.num_directions": 16}
+K = 16  # the baselines' directions (the quickstart's K)
+BASELINE = {"navigator.direction": "fixed", "navigator.attention": "none", "navigator.num_directions": K}
 METHODS = {
     "contrafeat-quickstart": "trained", "ganspace-bands": "bands", "sefa-bands": "bands",
     "contrafeat-authors": "trained", "sefa": "fixed", "ganspace": "fixed"}
@@ -83,9 +83,9 @@ def tune_bands(method: str, seed: int, run_dir: Path) -> list[tuple[int, int]]:
         band_dir = run_dir / f"band-{band[0]}-{band[1]}"
         band_dir.mkdir(parents=True, exist_ok=True)
         if not (band_dir / "responses-000000.json").exists():
-            evaluate(Trial(config(method, seed, [band] * 16)), band_dir, 0)
+            evaluate(Trial(config(method, seed, [band] * K)), band_dir, 0)
         rows.append(torch.tensor(json.loads((band_dir / "responses-000000.json").read_text())["responses"]))
-    chosen = [0] * 16
+    chosen = [0] * K
 
     def value(assignment: list[int]) -> float:
         responses = torch.stack([rows[b][k] for k, b in enumerate(assignment)])
@@ -94,7 +94,7 @@ def tune_bands(method: str, seed: int, run_dir: Path) -> list[tuple[int, int]]:
     improved = True
     while improved:
         improved = False
-        for k in range(16):
+        for k in range(K):
             best = max(range(len(BANDS)), key=lambda b: (value(chosen[:k] + [b] + chosen[k + 1:]), -b))
             if value(chosen[:k] + [best] + chosen[k + 1:]) > value(chosen):
                 chosen[k], improved = best, True
@@ -119,10 +119,8 @@ def run_unit(method: str, seed: int, root: Path, sets: int, samples: int) -> dic
         evaluate(Trial(config(method, seed, bands)), run_dir, 0)
         export, chosen = run_dir / "directions.safetensors", {"bands": bands}
     result = assess_heldout(export, sets, samples)
-    mean = torch.tensor(result["responses"]).mean(dim=0)
-    entries = direction_entries(mean, load_directions(export).attention, result["attributes"], torch.ones(len(mean)))
-    result |= chosen | {"method": method, "seed": seed, "clean": sum(e["quality"] == "clean" for e in entries),
-                        "directions": len(entries), "wall_s": round(time.perf_counter() - start, 1)}
+    result |= chosen | {"method": method, "seed": seed, "clean": clean_on_test(result, export),
+                        "directions": len(result["responses"][0]), "wall_s": round(time.perf_counter() - start, 1)}
     done.write_text(json.dumps(result) + "\n")
     return result
 

@@ -15,15 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 from machine import describe  # noqa: E402
 
-from stylediscover.assessment import assess_heldout  # noqa: E402
-from stylediscover.directions import direction_entries, load_directions  # noqa: E402
+from stylediscover.assessment import assess_heldout, clean_on_test  # noqa: E402
 
 CLI = Path(sys.executable).parent / "stylediscover"
 
@@ -48,10 +45,7 @@ def test(folder: Path, sets: int, samples: int) -> dict:
     if not kept.exists():
         export = folder / "best" / "directions.safetensors"
         result = assess_heldout(export, sets, samples, progress=True)
-        mean = torch.tensor(result["responses"]).mean(dim=0)
-        entries = direction_entries(mean, load_directions(export).attention, result["attributes"],
-                                    torch.ones(len(mean)))
-        kept.write_text(json.dumps(result | {"clean": sum(e["quality"] == "clean" for e in entries)}) + "\n")
+        kept.write_text(json.dumps(result | {"clean": clean_on_test(result, export)}) + "\n")
     return json.loads(kept.read_text())
 
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from stylediscover.builtin import resolve_builtin
 from stylediscover.config import default_device
-from stylediscover.directions import Directions, load_directions
+from stylediscover.directions import Directions, direction_entries, load_directions
 from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import Generator, load_generator
 from stylediscover.heldout import TEST_SAMPLES, TEST_SETS, heldout_seeds, robust_summary
@@ -92,3 +92,12 @@ def assess_heldout(directions_path: Path, sets: int = TEST_SETS, samples: int = 
             "samples": samples, "scale": assessed.cfg.scale, "truncation_psi": assessed.cfg.truncation_psi,
             "scales": None if assessed.scales is None else assessed.scales.tolist(),
             "responses": [r.tolist() for r in per_set]} | robust_summary(per_set, assessed.attributes)
+
+
+def clean_on_test(result: dict, directions_path: Path) -> int:
+    """Directions of the export that are clean (directions.QUALITY_THRESHOLDS) on the test codes of a held-out
+    evaluation `result` of it (assess_heldout), their responses averaged over the sets."""
+    mean = torch.tensor(result["responses"]).mean(dim=0)
+    entries = direction_entries(mean, load_directions(directions_path).attention, result["attributes"],
+                                torch.ones(len(mean)))
+    return sum(e["quality"] == "clean" for e in entries)
