@@ -63,6 +63,9 @@ class Trial:
         if nav.direction == "fixed" and nav.num_directions > g.w_dim:
             raise InputError(cfg.generator, f"{nav.num_directions} fixed directions exceed w_dim {g.w_dim}",
                              "navigator.num_directions")
+        if nav.layer_bands and max(stop for _, stop in nav.layer_bands) > g.num_ws:
+            raise InputError(cfg.generator, f"bands reach past the generator's {g.num_ws} W+ layers",
+                             "navigator.layer_bands")
         basis = None
         if nav.direction == "pca":
             basis = w_pca(g, cfg.pca_samples, cfg.seed)[0][:, :nav.pca_dim]

@@ -186,6 +186,10 @@ def test_run_dir_refuses_another_trial_and_reports_finished_runs(tiny_world, tmp
         train(config(tiny_world, lr=0.01), tmp_path)
     with pytest.raises(InputError, match="pca_dim 32 exceeds the generator's w_dim 16"):
         train(config(tiny_world, navigator={"num_directions": 3, "direction": "pca", "pca_dim": 32}), tmp_path / "b")
+    with pytest.raises(InputError, match=r"navigator.layer_bands: bands reach past the generator's \d+ W\+ layers"):
+        train(config(tiny_world, fixed_directions="sefa", navigator={
+            "num_directions": 2, "direction": "fixed", "attention": "none", "layer_bands": [[0, 99], [0, 1]]}),
+            tmp_path / "c")
 
 
 def test_conditional_generator_trains_and_evaluates_on_its_class(layout_dir, tiny_world, tmp_path):
