@@ -1,9 +1,11 @@
 """The held-out split, and robust discovery over test sets of codes.
 
-Validation codes pick a trial's best evaluation and the sweep's selection: N = metrics.samples codes of seed
-metrics.seed (and the calibration codes of seed metrics.seed + 1). Test codes are behind every reported figure:
-R sets (default TEST_SETS) of TEST_SAMPLES codes each, of the seeds `heldout_seeds(metrics.seed, R)`, which are
-derived from the validation seed and never equal it or the calibration seed, so the two never coincide.
+Validation codes pick a trial's best evaluation and the sweep's selection: eval.validation_sets sets of
+N = metrics.samples codes, of the seeds `validation_seeds(metrics.seed, V)` (the first is metrics.seed itself), and
+the calibration codes of seed metrics.seed + 1. Test codes are behind every reported figure: R sets (default
+TEST_SETS) of TEST_SAMPLES codes each, of the seeds `heldout_seeds(metrics.seed, R)`, which are derived from the
+validation seed and never equal any validation seed (up to MAX_VALIDATION_SETS) or the calibration seed, so the two
+never coincide.
 
 Per test set and attribute j (ã_k = a_k / max_i a_ki over the first SUMMARISED responding directions, as
 metrics.n_discovered):
@@ -34,22 +36,38 @@ from stylediscover.metrics import SUMMARISED, n_discovered, normalised, score
 TEST_SETS = 5
 TEST_SAMPLES = 1000
 TEST_STREAM = 0x7E57  # the entropy word that separates test seeds from any seed a user gives
+VALIDATION_STREAM = 0x7A11  # likewise for the validation seeds after the first
+MAX_VALIDATION_SETS = 20
 ROBUST_MARGIN = 0.15
 ROBUST_SHARE = 0.8
 
 
-def heldout_seeds(validation_seed: int, sets: int = TEST_SETS) -> list[int]:
-    """`sets` distinct seeds of test codes for validation seed `validation_seed`: numpy SeedSequence words of
-    (validation_seed, TEST_STREAM, i), skipping the validation seed and its calibration seed (+ 1)."""
-    reserved = {validation_seed, validation_seed + 1}
+def _stream(validation_seed: int, stream: int, sets: int, reserved: set[int]) -> list[int]:
+    """`sets` distinct numpy SeedSequence words of (validation_seed, stream, i), i = 0, 1, ..., skipping `reserved`."""
     seeds: list[int] = []
     for i in itertools.count():
         if len(seeds) == sets:
             break
-        word = int(np.random.SeedSequence([validation_seed % 2**64, TEST_STREAM, i]).generate_state(1)[0])
+        word = int(np.random.SeedSequence([validation_seed % 2**64, stream, i]).generate_state(1)[0])
         if word not in reserved and word not in seeds:
             seeds.append(word)
     return seeds
+
+
+def validation_seeds(validation_seed: int, sets: int) -> list[int]:
+    """`sets` (≤ MAX_VALIDATION_SETS) distinct seeds of validation codes: `validation_seed`, then words of
+    VALIDATION_STREAM, skipping the calibration seed (+ 1)."""
+    if not 1 <= sets <= MAX_VALIDATION_SETS:
+        raise ValueError(f"validation sets must be 1 to {MAX_VALIDATION_SETS}, got {sets}")
+    return [validation_seed] + _stream(validation_seed, VALIDATION_STREAM, sets - 1,
+                                       {validation_seed, validation_seed + 1})
+
+
+def heldout_seeds(validation_seed: int, sets: int = TEST_SETS) -> list[int]:
+    """`sets` distinct seeds of test codes for validation seed `validation_seed`: words of TEST_STREAM, skipping
+    every validation seed it can have (validation_seeds, MAX_VALIDATION_SETS) and its calibration seed (+ 1)."""
+    reserved = set(validation_seeds(validation_seed, MAX_VALIDATION_SETS)) | {validation_seed + 1}
+    return _stream(validation_seed, TEST_STREAM, sets, reserved)
 
 
 def sets_needed(sets: int, share: float = ROBUST_SHARE) -> int:
