@@ -473,10 +473,12 @@ def sweep_status(name: str, storage_path: str, watch: bool, interval: float) -> 
         records = recorded_trials(spec)
         if watch and sys.stdout.isatty():
             click.clear()
-        click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'score':>7}  params")
+        click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'robust':>6} "
+                   f"{'score':>7}  params")
         for r in sorted(records, key=lambda r: r.trial_id):
+            robust = "-" if r.robust_n_discovered is None else r.robust_n_discovered
             click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.step:>5} {r.n_discovered:>6} "
-                       f"{r.score:>7.4f}  {r.params}")
+                       f"{robust:>6} {r.score:>7.4f}  {r.params}")
         running = sum(r.outcome == "running" for r in records)
         if not watch or ((spec.storage / "summary.json").exists() and not running):
             return
@@ -506,7 +508,10 @@ def sweep_best(name: str, storage_path: str) -> None:
         click.echo("no finished attention-based trial yet")
     else:
         click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
-                   f"step={best.step} n_discovered={best.n_discovered} score={best.score:.4f} params={best.params}")
+                   f"step={best.step} n_discovered={best.n_discovered} "
+                   + ("" if best.robust_n_discovered is None else f"robust_n_discovered={best.robust_n_discovered} "
+                      f"weakest_margin={best.weakest_margin:.3f} ")
+                   + f"score={best.score:.4f} params={best.params}")
         summary = _saved_summary(spec.storage)
         if summary.get("trial_id") == best.trial_id and "heldout" in summary:
             _echo_heldout(summary["heldout"])

@@ -6,6 +6,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stylediscover.features import FeatureConfig
+from stylediscover.heldout import MAX_VALIDATION_SETS
 from stylediscover.losses import LossConfig
 from stylediscover.metrics import MetricsConfig
 from stylediscover.navigator import NavigatorConfig
@@ -22,6 +23,10 @@ class EvalConfig(BaseModel):
 
     every: int = Field(250, ge=1, description="steps between evaluations (and at the last step)")
     metrics: MetricsConfig = MetricsConfig()
+    validation_sets: int = Field(1, ge=1, le=MAX_VALIDATION_SETS, description=(
+        "sets of metrics.samples validation codes per evaluation (seeds heldout.validation_seeds, the first "
+        "metrics.seed): with several, the evaluation also reports robust_n_discovered and weakest_margin over them, "
+        "which then order a trial's evaluations (metrics.objective) and the selection rule robust_then_margin"))
     grid_strengths: int = Field(7, ge=2, description="columns of the traversal grid, from −s to +s")
     grid_seed: int = 0
 

@@ -13,7 +13,9 @@ metrics.n_discovered):
   margin      1 − the second-largest entry of the winning direction's ã_k: how far its runner-up attribute stays
               below the attribute it wins (0 for a tie); with several winners, the largest margin
 Over R sets an attribute is *robustly discovered* when it is discovered with a margin ≥ ROBUST_MARGIN on at least
-ROBUST_SHARE of the sets (4 of 5).
+ROBUST_SHARE of the sets (4 of 5), that is when the margin it reaches on that many sets (`margin_at_share`: the 4th
+largest of 5, 0 for a set where it is not discovered) is ≥ ROBUST_MARGIN. The smallest margin_at_share over the
+attributes (`weakest_margin`) says how far an export is from losing (≥ ROBUST_MARGIN) or gaining (<) its last factor.
 
 ROBUST_MARGIN = 0.15, from measurement on the committed quickstart export (evaluation/results/quickstart-heldout.md,
 5 sets of 1000 codes): between sets, a direction's normalised response ã_kj varies with a standard deviation of
@@ -98,7 +100,8 @@ def robust_summary(per_set: list[torch.Tensor], attributes: list[str], margin: f
                    share: float = ROBUST_SHARE) -> dict:
     """Responses [K, A] of R test sets → n_discovered and score as mean ± std over the sets, and per attribute
     (`factors`) and per direction (`directions`) what the sets agree on; `robust_n_discovered` counts the
-    attributes discovered with a margin ≥ `margin` on at least `share` of the sets."""
+    attributes discovered with a margin ≥ `margin` on at least `share` of the sets; `weakest_margin` is the smallest
+    margin_at_share (see the module docstring)."""
     pairs = [factor_margins(r) for r in per_set]
     margins = torch.stack([m for m, _ in pairs])
     winners = torch.stack([w for _, w in pairs])
@@ -107,10 +110,11 @@ def robust_summary(per_set: list[torch.Tensor], attributes: list[str], margin: f
     for j, name in enumerate(attributes):
         found = ~margins[:, j].isnan()
         clear = int((found & (margins[:, j] >= margin)).sum())
+        reached = float(margins[:, j].nan_to_num(0).sort(descending=True).values[needed - 1])
         factors.append({"attribute": name, "share": float(found.float().mean()),
                         "margins": [None if m.isnan() else float(m) for m in margins[:, j]],
                         "directions": [int(w) if w >= 0 else None for w in winners[:, j]],
-                        "sets_with_margin": clear, "robust": clear >= needed})
+                        "sets_with_margin": clear, "margin_at_share": reached, "robust": clear >= needed})
     directions = []
     for k in range(len(per_set[0])):
         rows = [normalised(r[k:k + 1])[0] for r in per_set]
@@ -122,7 +126,8 @@ def robust_summary(per_set: list[torch.Tensor], attributes: list[str], margin: f
     return {"sets": len(per_set), "robust_margin": margin, "robust_sets": needed,
             "n_discovered": _spread([float(n_discovered(r)) for r in per_set]),
             "score": _spread([score(r) for r in per_set]),
-            "robust_n_discovered": sum(f["robust"] for f in factors), "factors": factors, "directions": directions}
+            "robust_n_discovered": sum(f["robust"] for f in factors),
+            "weakest_margin": min(f["margin_at_share"] for f in factors), "factors": factors, "directions": directions}
 
 
 def robust_table(heldout: dict) -> list[str]:

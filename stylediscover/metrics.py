@@ -157,5 +157,9 @@ def dominant_attributes(responses: torch.Tensor, names: list[str]) -> list[str]:
 
 
 def objective(metrics: dict) -> float:
-    """n_discovered + score: one scalar ordering trials like the default selection rule (score ∈ [0, 1])."""
+    """One scalar ordering evaluations: robust_n_discovered + weakest_margin when the evaluation has them (over
+    several validation sets, like the selection rule robust_then_margin), else n_discovered + score (like the default
+    rule discovered_then_score); score and weakest_margin are in [0, 1]."""
+    if "robust_n_discovered" in metrics:
+        return metrics["robust_n_discovered"] + metrics["weakest_margin"]
     return metrics["n_discovered"] + metrics["score"]

@@ -3,8 +3,8 @@
 Run directory: options.json, checkpoint.pt (weights_only-loadable), metrics.jsonl (one line per
 evaluation), responses-<step>.json (the K × A matrix), traversal-<step>.png (directions × strengths),
 attention-<step>.png (directions × layers) and directions.safetensors (+ manifest, directions_npy/) of the
-last evaluation; best/ holds the export of the evaluation with the highest objective so far (n_discovered +
-score): directions, traversal.png, attention.png, responses.json and metrics.json.
+last evaluation; best/ holds the export of the evaluation with the highest objective so far (metrics.objective):
+directions, traversal.png, attention.png, responses.json and metrics.json.
 """
 
 import json
@@ -25,6 +25,7 @@ from stylediscover.errors import InputError
 from stylediscover.features import FeatureNetwork, load_features
 from stylediscover.generators import Generator, generator_path, load_generator
 from stylediscover.generators.registry import sha256_of
+from stylediscover.heldout import robust_summary, validation_seeds
 from stylediscover.losses import Prototypes, binary_loss, diversity, prototype_loss
 from stylediscover.metrics import (
     attribute_responses,
@@ -170,7 +171,9 @@ def save_checkpoint(path: Path, trial: Trial, optimizer: torch.optim.Optimizer, 
 
 
 def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
-    """Both metrics, the response matrix, the traversal grid, the attention map and the directions export."""
+    """Both metrics on the first validation set, robust_n_discovered and weakest_margin over all of them
+    (eval.validation_sets > 1, heldout.robust_summary), the first set's response matrix, the traversal grid, the
+    attention map and the directions export."""
     cfg, nav, mcfg = trial.cfg, trial.navigator, trial.cfg.eval.metrics
     k_dirs = cfg.navigator.num_directions
     scales = (calibrate_scales(trial.generator, nav, k_dirs, trial.features, mcfg) if mcfg.calibrate
@@ -178,6 +181,12 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     responses = attribute_responses(trial.generator, nav, k_dirs, trial.predictor, mcfg, scales)
     names = [h.name for h in trial.predictor.config.heads]
     metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": mcfg.scale}
+    if cfg.eval.validation_sets > 1:
+        others = [attribute_responses(trial.generator, nav, k_dirs, trial.predictor,
+                                      mcfg.model_copy(update={"seed": seed}), scales)
+                  for seed in validation_seeds(mcfg.seed, cfg.eval.validation_sets)[1:]]
+        robust = robust_summary([responses, *others], names)
+        metrics |= {"robust_n_discovered": robust["robust_n_discovered"], "weakest_margin": robust["weakest_margin"]}
     (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
         {"attributes": names, "scales": scales.tolist(), "responses": responses.tolist()}, indent=1) + "\n")
     manifest = export_directions(run_dir / "directions.safetensors", nav, trial.generator, trial.generator_info,
@@ -192,7 +201,8 @@ def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
 
 def keep_best(run_dir: Path, metrics: dict) -> dict:
     """Copies the export of the evaluation `metrics` describes to run_dir/best when its objective beats the best
-    kept so far (ties keep the earlier one); returns the kept evaluation's step, score, n_discovered, objective."""
+    kept so far (ties keep the earlier one); returns the kept evaluation's step, score, n_discovered, objective and,
+    with several validation sets, robust_n_discovered and weakest_margin."""
     best_dir = run_dir / "best"
     best = json.loads((best_dir / "metrics.json").read_text()) if (best_dir / "metrics.json").exists() else None
     if best is None or objective(metrics) > objective(best):
@@ -207,8 +217,9 @@ def keep_best(run_dir: Path, metrics: dict) -> dict:
         shutil.rmtree(best_dir, ignore_errors=True)
         staging.rename(best_dir)
         best = metrics
-    return {"best_step": best["step"], "best_score": best["score"], "best_n_discovered": best["n_discovered"],
+    kept = {"best_step": best["step"], "best_score": best["score"], "best_n_discovered": best["n_discovered"],
             "best_objective": objective(best)}
+    return kept | {f"best_{k}": best[k] for k in ("robust_n_discovered", "weakest_margin") if k in best}
 
 
 RESUMABLE_CHANGES = {"steps", "threads", "micro_batch", "checkpoint_every", "device", "compile"}

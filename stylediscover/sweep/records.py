@@ -69,6 +69,14 @@ def _last_checkpoint(spec: SweepSettings, trial_id: str) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+def _optional(value: float) -> float | None:
+    return None if value != value else value
+
+
+def _optional_int(value: float) -> int | None:
+    return None if value != value else int(value)
+
+
 def trial_records(spec: SweepSettings, tracker: "SweepTracker | None" = None) -> list[TrialRecord]:
     """One record per trial from MLflow (outcome, selected evaluation) and Tune's storage (last checkpoint); read
     through `tracker`, by default a read-only one."""
@@ -81,6 +89,8 @@ def trial_records(spec: SweepSettings, tracker: "SweepTracker | None" = None) ->
             trial_id=trial_id, attention=run.data.params.get("navigator.attention", "?"),
             step=int(run_metric(run, "best_step", 0)), score=run_metric(run, "best_score", float("nan")),
             n_discovered=int(run_metric(run, "best_n_discovered", 0)),
+            robust_n_discovered=_optional_int(run_metric(run, "best_robust_n_discovered", float("nan"))),
+            weakest_margin=_optional(run_metric(run, "best_weakest_margin", float("nan"))),
             outcome=run.data.tags.get(OUTCOME_TAG, "running"), error=run.data.tags.get(ERROR_TAG, ""),
             checkpoint=_last_checkpoint(spec, trial_id),
             params={k: v for k, v in run.data.params.items() if k in spec.search_space}, run_id=run.info.run_id))

@@ -282,8 +282,10 @@ class ProgressCallback(tune.Callback):
     """One console line per trial evaluation, in the driver (the trials' own progress bars are off)."""
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any) -> None:
+        robust = (f" (robustly {result['robust_n_discovered']} over the validation sets)"
+                  if "robust_n_discovered" in result else "")
         print(f"trial {trial.trial_id} ({searched_values(trial.config)}) step {result['step']}: "
-              f"n_discovered {result['n_discovered']}, score {result['score']:.4f}; selected evaluation (step "
+              f"n_discovered {result['n_discovered']}{robust}, score {result['score']:.4f}; selected evaluation (step "
               f"{result['best_step']}): n_discovered {result['best_n_discovered']}, score {result['best_score']:.4f}",
               flush=True)
 
@@ -473,6 +475,8 @@ def finish_sweep(spec: SweepSpec) -> dict:
         out = export_trial(best, spec.storage / "best")
         summary |= {"trial_id": best.trial_id, "run_id": best.run_id, "step": best.step, "score": best.score,
                     "n_discovered": best.n_discovered, "params": best.params, "export": str(out)}
+        if best.robust_n_discovered is not None:
+            summary |= {"robust_n_discovered": best.robust_n_discovered, "weakest_margin": best.weakest_margin}
         write_explorer(spec, out)
         if spec.selection.test_sets:
             summary["heldout"] = confirm(spec, out)
@@ -483,6 +487,9 @@ def finish_sweep(spec: SweepSpec) -> dict:
                 "selected.model": summary["model"]}
         tags |= {f"selected.param.{k}": v for k, v in best.params.items()}
         metrics |= {"selected_n_discovered": best.n_discovered, "selected_score": best.score}
+        if best.robust_n_discovered is not None:
+            metrics |= {"selected_robust_n_discovered": best.robust_n_discovered,
+                        "selected_weakest_margin": best.weakest_margin}
         folders["export"] = out
     failure = _failure(spec, records, best)
     if failure:
@@ -502,7 +509,11 @@ def _note(spec: SweepSpec, summary: dict, tracker: SweepTracker) -> str:
     if "trial_id" in summary:
         lines.append(f"Selected ({spec.selection.rule}): [trial {summary['trial_id']}]"
                      f"({tracker.run_link(summary['run_id'])}), its evaluation at step {summary['step']}: "
-                     f"n_discovered {summary['n_discovered']}, score {summary['score']:.4f}, params "
+                     f"n_discovered {summary['n_discovered']}, "
+                     + (f"robustly {summary['robust_n_discovered']} over the validation sets (weakest robust margin "
+                        f"{summary['weakest_margin']:.3f}), "
+                        if "robust_n_discovered" in summary else "")
+                     + f"score {summary['score']:.4f}, params "
                      + ", ".join(f"`{k}={v}`" for k, v in summary["params"].items()) + ".")
         if "heldout" in summary:
             h = summary["heldout"]

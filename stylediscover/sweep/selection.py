@@ -1,5 +1,7 @@
 """Choosing the best trial of a sweep and its Pareto front on (score, n_discovered), both maximised; a trial's
-figures are those of its best evaluation (at `step`)."""
+figures are those of its best evaluation (at `step`): score and n_discovered on the first validation set and, for
+trials evaluated on several (eval.validation_sets), robust_n_discovered and weakest_margin over them (None otherwise,
+see heldout.py)."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +19,16 @@ class TrialRecord:
     params: dict = field(default_factory=dict)
     error: str = ""
     run_id: str = ""
+    robust_n_discovered: int | None = None
+    weakest_margin: float | None = None
 
 
 RULES = {
     "discovered_then_score": lambda r: (r.n_discovered, r.score),
     "n_discovered": lambda r: (r.n_discovered, r.score),
     "score": lambda r: (r.score, r.n_discovered),
+    "robust_then_margin": lambda r: (-1 if r.robust_n_discovered is None else r.robust_n_discovered,
+                                     -1.0 if r.weakest_margin is None else r.weakest_margin, r.score),
 }
 
 

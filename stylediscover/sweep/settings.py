@@ -65,7 +65,9 @@ class SelectionConfig(BaseModel):
     The defaults are stylediscover.heldout's TEST_SETS and TEST_SAMPLES (kept here as numbers: no torch import)."""
 
     model_config = ConfigDict(extra="forbid")
-    rule: Literal["discovered_then_score", "score", "n_discovered"] = "discovered_then_score"
+    rule: Literal["discovered_then_score", "score", "n_discovered", "robust_then_margin"] = Field(
+        "discovered_then_score", description="robust_then_margin: robust_n_discovered over the validation sets, then "
+        "weakest_margin, then score (needs base.eval.validation_sets ≥ 2; see heldout.py)")
     attention_only: bool = Field(True, description="only trials whose navigator.attention is not 'none'")
     test_sets: int = Field(5, ge=0, description="R held-out test sets the selected export is evaluated on "
                            "(seeds derived from metrics.seed, see stylediscover/heldout.py); 0 skips the test")

@@ -45,7 +45,11 @@ class TrialSnapshot:
         highest selected step, whatever order evaluations were logged in (a resume logs missed ones late)."""
         record = self.records[trial_id]
         figures = {"step": int(result["best_step"]), "score": float(result["best_score"]),
-                   "n_discovered": int(result["best_n_discovered"])}
+                   "n_discovered": int(result["best_n_discovered"]),
+                   "robust_n_discovered": (int(result["best_robust_n_discovered"])
+                                           if "best_robust_n_discovered" in result else None),
+                   "weakest_margin": (float(result["best_weakest_margin"]) if "best_weakest_margin" in result
+                                     else None)}
         if figures["step"] >= record.step and figures != {k: getattr(record, k) for k in figures}:
             self.records[trial_id] = replace(record, **figures)
             self._write()

@@ -141,4 +141,7 @@ def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     for key, param in spec.search_space.items():
         for value in _probes(param):
             _check_value(base, key, param, value, path)
+    if spec.selection.rule == "robust_then_margin" and spec.base.eval.validation_sets < 2:
+        raise InputError(path, "robust_then_margin needs trials evaluated on several validation code sets: set "
+                         "base.eval.validation_sets to 2 or more", "selection.rule")
     return spec

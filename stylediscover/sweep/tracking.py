@@ -36,11 +36,15 @@ PARAM_VALUE_LIMIT = 6000
 METRIC_NAMES = {
     "best_objective": "best_objective",  # the selection metric: the highest eval_objective so far
     "n_discovered": "eval_n_discovered",  # this evaluation's, on the validation codes
-    "objective": "eval_objective",  # n_discovered + score
+    "objective": "eval_objective",  # metrics.objective
+    "robust_n_discovered": "eval_robust_n_discovered",  # over the validation sets (eval.validation_sets > 1)
     "score": "eval_score",
+    "weakest_margin": "eval_weakest_margin",  # over the validation sets (eval.validation_sets > 1)
     "best_n_discovered": "selected_n_discovered",  # the selected evaluation's (the one holding best_objective),
+    "best_robust_n_discovered": "selected_robust_n_discovered",
     "best_score": "selected_score",  # which can fall: a later evaluation may find more attributes at a lower score
     "best_step": "selected_step",
+    "best_weakest_margin": "selected_weakest_margin",
     "loss": "train_loss",  # the training loss at the evaluation's step
 }
 
