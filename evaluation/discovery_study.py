@@ -144,6 +144,7 @@ def report(path: Path, md: Path) -> None:
                     f"{statistics.fmean(s['clean'] for s in study):.1f} | "
                     f"{statistics.fmean(s['n_discovered'] for s in study):.2f} | "
                     f"{sum(s['robust_n_discovered'] == 6 for s in sel)} of {len(ok)} | {agree} of {len(ok)} |")
+    plot(lines, md.with_suffix(".png"))
     md.write_text("\n".join([
         "# Discovery study: which trial settings discover all 6 shapes factors robustly", "",
         f"Machine: {machine}.", "", f"Command: `{command}`", "",
@@ -151,7 +152,34 @@ def report(path: Path, md: Path) -> None:
         "variant's changes, one training seed; its best export judged on validation codes only (no test codes): "
         "the *study view* is 5 sets of 1000 codes, the *selection view* 5 sets of 200 (what a sweep with "
         "`eval.validation_sets: 5` selects on). Robust: margin ≥ 0.15 on ≥ 4 of 5 sets (heldout.py).", "",
-        *rows, ""]) + "\n")
+        *rows, "", f"![robust 6 of 6 per variant]({md.with_suffix('.png').name})", ""]) + "\n")
+
+
+def plot(lines: list[dict], path: Path) -> None:
+    """Per variant, each trial's robustly discovered factors in the study view (dots, jittered), and the share of
+    trials robust 6 of 6 (bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in VARIANTS if any(r["variant"] == n and "error" not in r for r in lines)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.5), sharey=True)
+    for i, name in enumerate(names):
+        robust = [r["study"]["robust_n_discovered"] for r in lines if r["variant"] == name and "error" not in r]
+        left.scatter(robust, [i + 0.08 * (j - len(robust) / 2) for j in range(len(robust))], color="tab:blue", s=18)
+        share = sum(x == 6 for x in robust) / len(robust)
+        right.barh(i, share, color="tab:green")
+        right.text(share + 0.02, i, f"{sum(x == 6 for x in robust)} of {len(robust)}", va="center", fontsize=8)
+    left.set_yticks(range(len(names)), names)
+    left.set_xticks(range(7))
+    left.invert_yaxis()
+    left.set_xlabel("factors robustly discovered (study view), per trial")
+    right.set_xlabel("share of trials robust 6 of 6")
+    right.set_xlim(0, 1.15)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _changes(name: str) -> str:

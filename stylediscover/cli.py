@@ -214,7 +214,9 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
     cfg = load_options(TrainConfig, read_yaml_mapping(config_path), overrides, config_path)
     run_dir = run_dir or Path("runs") / config_path.stem
     m = train_trial(cfg, run_dir)
-    click.echo(f"last evaluation (step {m['step']}): score {m['score']:.3f}, n_discovered {m['n_discovered']}; "
+    robust = (f" (robustly {m['robust_n_discovered']} over {cfg.eval.validation_sets} validation sets, weakest "
+              f"margin {m['weakest_margin']:.3f})" if "robust_n_discovered" in m else "")
+    click.echo(f"last evaluation (step {m['step']}): score {m['score']:.3f}, n_discovered {m['n_discovered']}{robust}; "
                f"directions: {run_dir / 'directions.safetensors'}")
     if "best_step" in m:
         click.echo(f"best evaluation (step {m['best_step']}): score {m['best_score']:.3f}, n_discovered "

@@ -11,12 +11,14 @@ from conftest import tiny_config
 from stylediscover.assessment import assess_heldout
 from stylediscover.cli import main
 from stylediscover.heldout import (
+    MAX_VALIDATION_SETS,
     ROBUST_MARGIN,
     factor_margins,
     heldout_seeds,
     robust_summary,
     robust_table,
     sets_needed,
+    validation_seeds,
 )
 from stylediscover.metrics import MetricsConfig, codes, n_discovered
 from stylediscover.trainer import train
@@ -33,6 +35,21 @@ def test_validation_and_test_codes_never_overlap(validation_seed):
     test = torch.cat([codes(128, 1000, s) for s in seeds])
     rows = {tuple(r) for r in validation.tolist()}
     assert len({tuple(r) for r in test.tolist()}) == len(test) and not rows & {tuple(r) for r in test.tolist()}
+
+
+@pytest.mark.parametrize("validation_seed", [MetricsConfig().seed, 0, -3, 2**40])
+def test_validation_sets_start_at_the_validation_seed_and_never_meet_test_or_calibration_codes(validation_seed):
+    every = validation_seeds(validation_seed, MAX_VALIDATION_SETS)
+    assert every[0] == validation_seed and validation_seeds(validation_seed, 5) == every[:5]
+    assert len(set(every)) == MAX_VALIDATION_SETS and validation_seed + 1 not in every
+    assert not set(every) & set(heldout_seeds(validation_seed, 50))
+    with pytest.raises(ValueError, match="validation sets must be 1 to 20"):
+        validation_seeds(validation_seed, MAX_VALIDATION_SETS + 1)
+
+
+def test_test_seeds_are_those_every_committed_heldout_figure_used():
+    """Adding the validation stream left the test seeds as they were (evaluation/results/*.md cite these)."""
+    assert heldout_seeds(12345, 5) == [4177813879, 465846854, 4109670850, 339546679, 168481453]
 
 
 def test_a_validation_seed_equal_to_another_splits_test_seed_gets_other_test_seeds():
@@ -80,6 +97,19 @@ def test_robust_needs_four_of_five_sets_at_the_margin():
     assert below["share"] == pytest.approx(0.8) and below["sets_with_margin"] == 0 and not below["robust"]
     three = robust_summary(sets_with([0.5, 0.5, 0.5, None, None]), NAMES)["factors"][0]
     assert three["sets_with_margin"] == 3 and not three["robust"]
+
+
+def test_margin_at_share_and_weakest_margin_by_hand():
+    """a's margins 0.6, 0.3, −, 0.2, 0.5: sorted 0.6, 0.5, 0.3, 0.2, 0 (not won), the 4th of 5 is 0.2; b's is 1;
+    c is won on one set only (direction 0's row [0, 0, 0.5] there, margin 1), so its 4th is 0: the weakest."""
+    summary = robust_summary(sets_with([0.6, 0.3, None, 0.2, 0.5]), NAMES)
+    a, b, c = summary["factors"]
+    assert a["margin_at_share"] == pytest.approx(0.2) and a["robust"] == (0.2 >= ROBUST_MARGIN)
+    assert b["margin_at_share"] == 1.0 and c["margin_at_share"] == 0.0 and summary["weakest_margin"] == 0.0
+    ab = robust_summary([s[:, :2] for s in sets_with([0.6, 0.3, 0.1, 0.2, 0.5])], NAMES[:2])
+    assert ab["weakest_margin"] == pytest.approx(0.2) and ab["robust_n_discovered"] == 2
+    for f in ab["factors"] + [a, b, c]:
+        assert f["robust"] == (f["margin_at_share"] >= ROBUST_MARGIN)
 
 
 def test_ties_and_silent_directions_are_not_robust():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from stylediscover.cli import main
@@ -19,12 +20,12 @@ ROOT = Path(__file__).parents[1]
 SPACE = {"navigator.attention": {"type": "choice", "values": ["softmax", "none"]}}
 
 
-def saved_sweep(storage: Path, name: str) -> SweepSettings:
-    """A sweep folder holding only spec.json, and a checkpoint folder of each of its trials t1 and t2."""
-    spec = SweepSettings(name=name, storage_path=str(storage), search_space=SPACE)
+def saved_sweep(storage: Path, name: str, **settings) -> SweepSettings:
+    """A sweep folder holding only spec.json, and a checkpoint folder of each of its trials t1, t2 and t3."""
+    spec = SweepSettings(name=name, storage_path=str(storage), search_space=SPACE, **settings)
     spec.storage.mkdir(parents=True)
     (spec.storage / "spec.json").write_text(spec.model_dump_json())
-    for trial in ("t1", "t2"):
+    for trial in ("t1", "t2", "t3"):
         (spec.storage / f"run_trial_{trial}_0" / "checkpoint_000002").mkdir(parents=True)
     return spec
 
@@ -93,6 +94,41 @@ def test_status_and_best_read_the_snapshot_without_mlflow_ray_or_torch(tmp_path)
                     if line.startswith("import time:")}
         assert not imported & {"mlflow", "ray", "torch"}, sorted(imported & {"mlflow", "ray", "torch"})
     assert "best (discovered_then_score): t1 attention=softmax step=4 n_discovered=3" in out.stdout, out.stdout
+
+
+def test_robust_figures_travel_alike_and_robust_then_margin_selects_on_them(tmp_path):
+    """Trials evaluated on several validation sets: their robust figures reach MLflow (under METRIC_NAMES) and
+    trials.jsonl alike; robust_then_margin ranks robust_n_discovered, then weakest_margin, above score."""
+    from stylediscover.sweep.records import tracker_for
+    from stylediscover.sweep.tracking import tracked
+
+    spec = saved_sweep(tmp_path, "robust", selection={"rule": "robust_then_margin"})
+    tracker, snapshot = tracker_for(spec), TrialSnapshot(spec.storage, [])
+    for trial, (score, robust, margin) in {"t1": (0.9, 5, 0.4), "t2": (0.5, 6, 0.2), "t3": (0.1, 6, 0.3)}.items():
+        result = {"step": 4, "score": score, "n_discovered": 6, "robust_n_discovered": robust,
+                  "weakest_margin": margin, "objective": robust + margin, "best_step": 4, "best_score": score,
+                  "best_n_discovered": 6, "best_robust_n_discovered": robust, "best_weakest_margin": margin,
+                  "best_objective": robust + margin}
+        run_id = tracker.trial_run(trial, {"navigator": {"attention": "softmax"}})
+        snapshot.opened(trial, run_id, "softmax", {"navigator.attention": "softmax"})
+        tracker.log_metrics(run_id, tracked(result), 4)
+        snapshot.evaluated(trial, result)
+        tracker.finish_trial(run_id, "FINISHED", "finished")
+        snapshot.ended(trial, "finished")
+    logged = tracker.client.get_run(run_id).data.metrics
+    assert logged["eval_robust_n_discovered"] == 6 and logged["selected_weakest_margin"] == 0.3
+    from_mlflow = {r.trial_id: r for r in trial_records(spec)}
+    from_snapshot = {r.trial_id: r for r in recorded_trials(spec)}
+    for trial, record in from_mlflow.items():
+        assert (record.robust_n_discovered, record.weakest_margin) == pytest.approx(
+            (from_snapshot[trial].robust_n_discovered, from_snapshot[trial].weakest_margin))
+    assert select_best(list(from_mlflow.values()), "robust_then_margin").trial_id == "t3"
+    assert select_best(list(from_snapshot.values()), "discovered_then_score").trial_id == "t1"
+    best = CliRunner().invoke(main, ["sweep", "best", "robust", "--storage-path", str(tmp_path)])
+    assert "best (robust_then_margin): t3 attention=softmax step=4 n_discovered=6 robust_n_discovered=6 " \
+           "weakest_margin=0.300 score=0.1000" in best.output, best.output
+    status = CliRunner().invoke(main, ["sweep", "status", "robust", "--storage-path", str(tmp_path)])
+    assert "robust" in status.output.splitlines()[0] and "     6  0.1000" in status.output, status.output
 
 
 def test_selection_does_not_depend_on_the_records_order(tmp_path):

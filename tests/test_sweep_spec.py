@@ -51,6 +51,7 @@ def test_inline_base_updates_base_config_key_by_key(tmp_path, base):
     (lambda s: s["search_space"].update({"lr": {"type": "grid", "values": [0.1]}}), None, "search.algorithm 'grid'"),
     (lambda s: s.update({"unknown_key": 1}), "unknown_key", "Extra inputs are not permitted"),
     (lambda s: s.update({"selection": {"confirm_samples": 500}}), "selection.confirm_samples", "selection.test_sets"),
+    (lambda s: s.update({"selection": {"rule": "robust_then_margin"}}), "selection.rule", "base.eval.validation_sets"),
 ])
 def test_invalid_specs_name_file_and_field(tmp_path, base, edit, field, message):
     spec = {"name": "bad", "base": base, "search_space": {}, "storage_path": str(tmp_path / "store")}

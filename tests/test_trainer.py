@@ -12,7 +12,9 @@ from stylediscover.cli import main
 from stylediscover.directions import load_directions
 from stylediscover.errors import InputError
 from stylediscover.generators import load_generator
-from stylediscover.metrics import objective
+from stylediscover.heldout import robust_summary, validation_seeds
+from stylediscover.metrics import MetricsConfig, attribute_responses, objective
+from stylediscover.predictor import load_predictor
 from stylediscover.trainer import keep_best, train
 
 
@@ -70,6 +72,32 @@ def test_artifacts_and_metrics(tiny_world, tmp_path):
         assert (tmp_path / "best" / name).exists(), name
 
 
+def test_validation_sets_give_robust_figures_that_order_the_evaluations(tiny_world, tmp_path):
+    """With 3 validation sets the evaluation's robust figures are heldout.robust_summary's over the first set's
+    responses (the ones written to responses-*.json) and those of the next two validation seeds."""
+    cfg = config(tiny_world, eval={"every": 2, "grid_strengths": 3, "validation_sets": 3,
+                                   "metrics": {"samples": 4, "batch": 4}})
+    metrics = train(cfg, tmp_path)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        assert line["robust_n_discovered"] <= 6 and 0 <= line["weakest_margin"] <= 1
+        assert objective(line) == line["robust_n_discovered"] + line["weakest_margin"]
+    best = max(lines, key=objective)
+    assert metrics["best_step"] == best["step"] and metrics["best_robust_n_discovered"] == best["robust_n_discovered"]
+    assert metrics["best_weakest_margin"] == best["weakest_margin"]
+    exported = load_directions(tmp_path / "directions.safetensors", load_generator(tiny_world / "g.safetensors"))
+    saved = json.loads((tmp_path / "responses-000004.json").read_text())
+    scales = torch.tensor(saved["scales"])
+    predictor = load_predictor(str(tiny_world / "p.safetensors"))
+    generator = load_generator(tiny_world / "g.safetensors")
+    per_set = [torch.tensor(saved["responses"])] + [
+        attribute_responses(generator, exported.delta, 3, predictor, MetricsConfig(samples=4, batch=4, seed=s), scales)
+        for s in validation_seeds(MetricsConfig().seed, 3)[1:]]
+    expected = robust_summary(per_set, saved["attributes"])
+    assert (lines[-1]["robust_n_discovered"], lines[-1]["weakest_margin"]) == pytest.approx(
+        (expected["robust_n_discovered"], expected["weakest_margin"]), abs=1e-5)
+
+
 def test_keep_best_replaces_only_on_a_higher_objective(tmp_path):
     (tmp_path / "directions_npy").mkdir()
     kept = []
@@ -111,6 +139,9 @@ def test_cli_train_evaluate_traverse(tiny_world, tmp_path):
     result = runner.invoke(main, ["train", str(path), "--run-dir", str(run_dir), "--set", "steps=2"])
     assert result.exit_code == 0, result.output
     assert "n_discovered" in result.output and "best evaluation (step 2)" in result.output
+    result = runner.invoke(main, ["train", str(path), "--run-dir", str(tmp_path / "robust"), "--set", "steps=2",
+                                  "--set", "eval.validation_sets=2"])
+    assert result.exit_code == 0 and "over 2 validation sets, weakest margin" in result.output, result.output
     result = runner.invoke(main, ["evaluate", str(run_dir / "directions.safetensors"), "--samples", "4"])
     assert result.exit_code == 0, result.output
     assert "object_shape" in result.output and "score" in result.output and "seed 12345)" in result.output
