@@ -7,9 +7,10 @@ Usage: python evaluation/discovery_study.py [--variants softmax cumax ...] [--se
        python evaluation/discovery_study.py --report runs/discovery-study/results.jsonl --md OUT.md
        python evaluation/discovery_study.py --smoke-test          (two variants, 20 steps, on the CPU)
 
-Every trial is the quickstart's base (sweeps/quickstart.yaml: attention softmax, λ_div 0.1) with one variant's
-changes and a training seed. Its best export (its evaluations at steps 300 and 600 on the first validation set, as in
-a sweep) is judged twice, at the export's own calibrated strengths:
+Every trial is the quickstart's base (sweeps/quickstart.yaml: attention softmax, λ_div 0.1, with evaluations at steps
+300 and 600 on one validation set of 200 codes, as the quickstart had them when the study ran) with one variant's
+changes and a training seed. Its best export (the higher n_discovered + score of the two) is judged twice, at the
+export's own calibrated strengths:
   selection view  5 validation sets of 200 codes (heldout.validation_seeds(12345, 5)): what a sweep with
                   eval.validation_sets 5 sees when it selects
   study view      5 further validation sets of 1000 codes (validation_seeds(12345, 10)[5:]): the study's figure
@@ -60,7 +61,7 @@ def trial(name: str, seed: int, out: str, device: str, smoke: bool) -> dict:
     base = load_spec(HERE.parent / "sweeps" / "quickstart.yaml").base
     changes = VARIANTS[name] | {"seed": seed, "device": device, "threads": 1, "navigator.attention":
                                 VARIANTS[name].get("navigator.attention", "softmax"),
-                                "loss.diversity_weight": 0.1}
+                                "loss.diversity_weight": 0.1, "eval.every": 300, "eval.validation_sets": 1}
     if smoke:
         changes |= {"steps": 20, "eval.every": 10, "eval.metrics.samples": 8}
     cfg = trial_config(base, changes)
@@ -148,8 +149,9 @@ def report(path: Path, md: Path) -> None:
     md.write_text("\n".join([
         "# Discovery study: which trial settings discover all 6 shapes factors robustly", "",
         f"Machine: {machine}.", "", f"Command: `{command}`", "",
-        "Each trial: the quickstart's base (`sweeps/quickstart.yaml`, attention softmax, λ_div 0.1) with one "
-        "variant's changes, one training seed; its best export judged on validation codes only (no test codes): "
+        "Each trial: the quickstart's base (`sweeps/quickstart.yaml`, attention softmax, λ_div 0.1, evaluations at "
+        "steps 300 and 600 on 200 validation codes) with one variant's changes, one training seed, trained on the GPU "
+        "as one of 16 concurrent `train` processes; its best export judged on validation codes only (no test codes): "
         "the *study view* is 5 sets of 1000 codes, the *selection view* 5 sets of 200 (what a sweep with "
         "`eval.validation_sets: 5` selects on). Robust: margin ≥ 0.15 on ≥ 4 of 5 sets (heldout.py).", "",
         *rows, "", f"![robust 6 of 6 per variant]({md.with_suffix('.png').name})", ""]) + "\n")

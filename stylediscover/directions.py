@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 
 from stylediscover.errors import InputError
 from stylediscover.navigator import Navigator, NavigatorConfig
+from stylediscover.outputs import atomic_path
 
 FORMAT = "stylediscover.directions/1"
 LAYER_RANGE_FRACTION = 0.5
@@ -180,10 +181,12 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
 
 
 def record_heldout(manifest_path: Path, block: dict) -> None:
-    """Adds (or replaces) the manifest's `heldout` block (heldout.heldout_block of a held-out evaluation)."""
+    """Adds (or replaces) the manifest's `heldout` block (heldout.heldout_block of a held-out evaluation), replacing
+    the file whole (a sweep's explorer may be reading it meanwhile)."""
     manifest = json.loads(Path(manifest_path).read_text())
     manifest["heldout"] = block
-    Path(manifest_path).write_text(json.dumps(manifest, indent=2) + "\n")
+    with atomic_path(Path(manifest_path)) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def load_directions(path: Path, generator=None) -> Directions:

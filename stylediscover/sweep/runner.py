@@ -477,10 +477,11 @@ def finish_sweep(spec: SweepSpec) -> dict:
                     "n_discovered": best.n_discovered, "params": best.params, "export": str(out)}
         if best.robust_n_discovered is not None:
             summary |= {"robust_n_discovered": best.robust_n_discovered, "weakest_margin": best.weakest_margin}
-        write_explorer(spec, out)
+        explorer = start_explorer(spec, out)
         if spec.selection.test_sets:
             summary["heldout"] = confirm(spec, out)
             metrics |= heldout_metrics(summary["heldout"])
+        ray.get(explorer)
         version = register_export(spec.tracking_uri, spec.mlflow.experiment, tracker.parent_id, out)
         summary["model"] = f"models:/{version.name}/{version.version}"
         tags = {"selected.trial_id": best.trial_id, SELECTED_RUN_TAG: best.run_id, "selected.step": best.step,
@@ -537,11 +538,12 @@ def _render_explorer(export: str, threads: int) -> None:
     write_static_explorer(Path(export), Path(export) / "explorer.html")
 
 
-def write_explorer(spec: SweepSpec, export: Path) -> None:
-    """export/explorer.html, the static explorer of the export (one page, sliders that swap precomputed frames),
-    rendered by a Ray task with a trial's resources (the generator may need a GPU)."""
+def start_explorer(spec: SweepSpec, export: Path) -> ray.ObjectRef:
+    """Starts rendering export/explorer.html, the static explorer of the export (one page, sliders that swap
+    precomputed frames), as a Ray task with a trial's resources (the generator may need a GPU), beside the held-out
+    test; the caller waits on the returned reference."""
     task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_render_explorer)
-    ray.get(task.remote(str(export), max(1, int(spec.resources.cpu))))
+    return task.remote(str(export), max(1, int(spec.resources.cpu)))
 
 
 def _test_export(path: str, sets: int, samples: int, threads: int) -> dict:
