@@ -7,8 +7,8 @@ Usage: python evaluation/discovery_study.py [--variants softmax cumax ...] [--se
        python evaluation/discovery_study.py --report runs/discovery-study/results.jsonl --md OUT.md
        python evaluation/discovery_study.py --smoke-test          (two variants, 20 steps, on the CPU)
 
-Every trial is the quickstart's base (sweeps/quickstart.yaml: attention softmax, λ_div 0.1, with evaluations at steps
-300 and 600 on one validation set of 200 codes, as the quickstart had them when the study ran) with one variant's
+Every trial is the quickstart's base (sweeps/quickstart.yaml: attention softmax, λ_div 0.1, 600 steps with evaluations
+at steps 300 and 600 on one validation set of 200 codes, as the quickstart had them when the study ran) with one variant's
 changes and a training seed. Its best export (the higher n_discovered + score of the two) is judged twice, at the
 export's own calibrated strengths:
   selection view  5 validation sets of 200 codes (heldout.validation_seeds(12345, 5)): what a sweep with
@@ -59,9 +59,9 @@ def trial(name: str, seed: int, out: str, device: str, smoke: bool) -> dict:
     from stylediscover.trainer import train
 
     base = load_spec(HERE.parent / "sweeps" / "quickstart.yaml").base
-    changes = VARIANTS[name] | {"seed": seed, "device": device, "threads": 1, "navigator.attention":
-                                VARIANTS[name].get("navigator.attention", "softmax"),
-                                "loss.diversity_weight": 0.1, "eval.every": 300, "eval.validation_sets": 1}
+    study_base = {"steps": 600, "eval.every": 300, "eval.validation_sets": 1, "navigator.attention": "softmax",
+                  "loss.diversity_weight": 0.1}  # the quickstart's base as the study ran it
+    changes = study_base | VARIANTS[name] | {"seed": seed, "device": device, "threads": 1}
     if smoke:
         changes |= {"steps": 20, "eval.every": 10, "eval.metrics.samples": 8}
     cfg = trial_config(base, changes)

@@ -75,6 +75,40 @@ def assess(directions_path: Path, generator_source: str | None = None, predictor
             "truncation_psi": cfg.truncation_psi}
 
 
+def _heldout_assessed(directions_path: Path, generator_source: str | None, predictor_source: str | None,
+                      device: torch.device | None, metric_changes: dict) -> Assessed:
+    if metric_changes.get("seed") is not None:
+        raise ValueError("the held-out split fixes the codes: test seeds derive from the validation seed")
+    return load_assessed(directions_path, generator_source, predictor_source, device, **metric_changes)
+
+
+def _test_set(assessed: Assessed, seed: int, samples: int) -> dict:
+    """Responses [K, A] on `samples` test codes of `seed`, with what a held-out evaluation reports beside them."""
+    cfg = assessed.cfg
+    return {"attributes": assessed.attributes, "validation_seed": cfg.seed, "seed": seed, "samples": samples,
+            "scale": cfg.scale, "truncation_psi": cfg.truncation_psi,
+            "scales": None if assessed.scales is None else assessed.scales.tolist(),
+            "responses": assessed.responses(cfg.model_copy(update={"samples": samples, "seed": seed})).tolist()}
+
+
+def combine_test_sets(parts: list[dict]) -> dict:
+    """A held-out evaluation (see assess_heldout) from its test sets in order (assess_test_set's results)."""
+    first = parts[0]
+    per_set = [torch.tensor(p["responses"]) for p in parts]
+    return {k: first[k] for k in ("attributes", "validation_seed")} | {"seeds": [p["seed"] for p in parts]} | {
+        k: first[k] for k in ("samples", "scale", "truncation_psi", "scales")} | {
+        "responses": [p["responses"] for p in parts]} | robust_summary(per_set, first["attributes"])
+
+
+def assess_test_set(directions_path: Path, sets: int, samples: int, index: int, generator_source: str | None = None,
+                    predictor_source: str | None = None, device: torch.device | None = None,
+                    **metric_changes) -> dict:
+    """Test set `index` of assess_heldout's `sets` alone, so that the sets can be computed in parallel (a sweep's
+    Ray tasks); combine_test_sets joins them into assess_heldout's result."""
+    assessed = _heldout_assessed(directions_path, generator_source, predictor_source, device, metric_changes)
+    return _test_set(assessed, heldout_seeds(assessed.cfg.seed, sets)[index], samples)
+
+
 def assess_heldout(directions_path: Path, sets: int = TEST_SETS, samples: int = TEST_SAMPLES,
                    generator_source: str | None = None, predictor_source: str | None = None,
                    device: torch.device | None = None, progress: bool = False, **metric_changes) -> dict:
@@ -82,16 +116,10 @@ def assess_heldout(directions_path: Path, sets: int = TEST_SETS, samples: int = 
     heldout_seeds of the validation seed, the manifest's metrics.seed), at the strengths of its validation
     calibration, with the robust summary of heldout.robust_summary. `metric_changes` as for load_assessed, except
     the seed, which the split fixes. `progress` shows a bar over the sets."""
-    if metric_changes.get("seed") is not None:
-        raise ValueError("the held-out split fixes the codes: test seeds derive from the validation seed")
-    assessed = load_assessed(directions_path, generator_source, predictor_source, device, **metric_changes)
+    assessed = _heldout_assessed(directions_path, generator_source, predictor_source, device, metric_changes)
     seeds = heldout_seeds(assessed.cfg.seed, sets)
-    per_set = [assessed.responses(assessed.cfg.model_copy(update={"samples": samples, "seed": seed}))
-               for seed in tqdm(seeds, desc="test sets", unit="set", disable=not progress)]
-    return {"attributes": assessed.attributes, "validation_seed": assessed.cfg.seed, "seeds": seeds,
-            "samples": samples, "scale": assessed.cfg.scale, "truncation_psi": assessed.cfg.truncation_psi,
-            "scales": None if assessed.scales is None else assessed.scales.tolist(),
-            "responses": [r.tolist() for r in per_set]} | robust_summary(per_set, assessed.attributes)
+    return combine_test_sets([_test_set(assessed, seed, samples)
+                              for seed in tqdm(seeds, desc="test sets", unit="set", disable=not progress)])
 
 
 def clean_on_test(result: dict, directions_path: Path) -> int:

@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 from conftest import tiny_config
 
-from stylediscover.assessment import assess_heldout
+from stylediscover.assessment import assess_heldout, assess_test_set, combine_test_sets
 from stylediscover.cli import main
 from stylediscover.heldout import (
     MAX_VALIDATION_SETS,
@@ -140,6 +140,7 @@ def test_heldout_evaluation_of_an_export(tiny_world, tmp_path):
     assert len(result["responses"]) == 2 and len(result["factors"]) == 6 and len(result["directions"]) == 3
     with pytest.raises(ValueError, match="test seeds derive from the validation seed"):
         assess_heldout(export, sets=2, samples=4, seed=3)
+    assert combine_test_sets([assess_test_set(export, 2, 4, i) for i in (0, 1)]) == result  # a sweep's parallel sets
     out = CliRunner().invoke(main, ["evaluate", str(export), "--test-sets", "2", "--samples", "4"])
     assert out.exit_code == 0, out.output
     assert "held-out test: 2 sets of 4 codes" in out.output and "| object_shape |" in out.output

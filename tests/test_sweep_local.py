@@ -44,8 +44,10 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "eval_score")]
         assert steps == sorted(set(steps)) and steps[0] == 2
         assert [m.step for m in client.get_metric_history(run.info.run_id, "eval_n_discovered")] == steps
-        assert list(run.data.metrics) == list(METRIC_NAMES.values()) == sorted(run.data.metrics), \
-            "the selection metric is not first both as logged and by name"
+        logged = [name for name in METRIC_NAMES.values() if "robust" not in name and "weakest" not in name]
+        assert list(run.data.metrics) == logged == sorted(run.data.metrics), \
+            "the selection metric is not first both as logged and by name"  # one validation set: no robust figures
+        assert list(METRIC_NAMES.values()) == sorted(METRIC_NAMES.values())
         finished = steps[-1] == 6
         assert (run.info.status, run.data.tags["stylediscover.outcome"]) == (
             ("FINISHED", "finished") if finished else ("KILLED", "stopped_early"))
@@ -199,3 +201,32 @@ def test_failing_trials_end_as_failed_runs(tiny_world, tmp_path, ray_env):
     assert "broken.safetensors" in trials[0].data.tags["stylediscover.error"]
     assert parents[0].info.status == "FAILED"
     assert_snapshot_is_mlflow(spec)
+
+
+def test_robust_selection_over_validation_sets(tiny_world, tmp_path, ray_env):
+    """eval.validation_sets 2 and robust_then_margin: every trial's robust figures reach MLflow and trials.jsonl, the
+    selected trial is the best by the rule, and the summary, parent run and manifest carry its robust figures."""
+    spec_dict = tiny_spec(tiny_world, tmp_path / "store", num_samples=2,
+                          selection={"rule": "robust_then_margin", "test_sets": 2, "test_samples": 8})
+    spec_dict["base"]["eval"]["validation_sets"] = 2
+    spec_dict["search_space"]["navigator.attention"]["values"] = ["softmax", "cumax"]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec_dict))
+    spec = load_spec(path)
+    summary = run_sweep(spec)
+    client, trials, parents = child_runs(spec)
+    for run in trials:
+        assert {"eval_robust_n_discovered", "eval_weakest_margin", "selected_robust_n_discovered",
+                "selected_weakest_margin"} <= set(run.data.metrics)
+        assert run.data.metrics["best_objective"] == pytest.approx(
+            run.data.metrics["selected_robust_n_discovered"] + run.data.metrics["selected_weakest_margin"])
+    records = trial_records(spec)
+    snapshot = {r.trial_id: r for r in read_snapshot(spec.storage)}
+    for r in records:
+        assert (r.robust_n_discovered, r.weakest_margin) == pytest.approx(
+            (snapshot[r.trial_id].robust_n_discovered, snapshot[r.trial_id].weakest_margin))
+    best = max(records, key=lambda r: (r.robust_n_discovered, r.weakest_margin, r.score))
+    assert summary["trial_id"] == best.trial_id and summary["robust_n_discovered"] == best.robust_n_discovered
+    assert parents[0].data.metrics["selected_weakest_margin"] == pytest.approx(best.weakest_margin)
+    manifest = json.loads((spec.storage / "best" / "directions.json").read_text())
+    assert manifest["metrics"]["robust_n_discovered"] == best.robust_n_discovered and "heldout" in manifest

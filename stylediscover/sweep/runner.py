@@ -34,7 +34,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from stylediscover.assessment import assess_heldout
+from stylediscover.assessment import assess_test_set, combine_test_sets
 from stylediscover.directions import record_heldout
 from stylediscover.errors import InputError, StylediscoverError
 from stylediscover.heldout import headline, heldout_block, heldout_metrics
@@ -546,23 +546,24 @@ def start_explorer(spec: SweepSpec, export: Path) -> ray.ObjectRef:
     return task.remote(str(export), max(1, int(spec.resources.cpu)))
 
 
-def _test_export(path: str, sets: int, samples: int, threads: int) -> dict:
+def _test_set(path: str, sets: int, samples: int, index: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    return assess_heldout(Path(path), sets, samples)
+    return assess_test_set(Path(path), sets, samples, index)
 
 
 def confirm(spec: SweepSpec, export: Path) -> dict:
     """The export's held-out test evaluation (selection.test_sets sets of selection.test_samples codes, see
-    heldout.py), computed by a Ray task with a trial's resources: the whole result goes to export/heldout.json,
+    heldout.py), one Ray task with a trial's resources per set: the whole result goes to export/heldout.json,
     all but the response matrices into the manifest (export/directions.json, block `heldout`); returns its
     headline figures."""
-    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_test_export)
-    pending = task.remote(str(export / "directions.safetensors"), spec.selection.test_sets,
-                          spec.selection.test_samples, max(1, int(spec.resources.cpu)))
+    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_test_set)
+    sets = spec.selection.test_sets
+    pending = [task.remote(str(export / "directions.safetensors"), sets, spec.selection.test_samples, i,
+                           max(1, int(spec.resources.cpu))) for i in range(sets)]
     kill_at("confirm")
-    result = ray.get(pending)
+    result = combine_test_sets(ray.get(pending))
     (export / "heldout.json").write_text(json.dumps(result, indent=1) + "\n")
     record_heldout(export / "directions.json", heldout_block(result))
     return headline(result)
