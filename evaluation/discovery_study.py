@@ -9,8 +9,8 @@ Usage: python evaluation/discovery_study.py [--variants softmax cumax ...] [--se
 
 Every trial is the quickstart's base (sweeps/quickstart.yaml: attention softmax, λ_div 0.1, 600 steps with
 evaluations at steps 300 and 600 on one validation set of 200 codes, as the quickstart had them when the study ran)
-with one variant's changes and a training seed. Its best export (the higher n_discovered + score of the two) is judged twice, at the
-export's own calibrated strengths:
+with one variant's changes and a training seed. Its best export (the higher n_discovered + score of the two) is
+judged twice, at the export's own calibrated strengths:
   selection view  5 validation sets of 200 codes (heldout.validation_seeds(12345, 5)): what a sweep with
                   eval.validation_sets 5 sees when it selects
   study view      5 further validation sets of 1000 codes (validation_seeds(12345, 10)[5:]): the study's figure
