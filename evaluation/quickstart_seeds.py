@@ -66,8 +66,11 @@ def main() -> None:
         result = test(folder, args.sets, args.samples)
         attributes = [f["attribute"] for f in result["factors"]]
         found, scores = result["n_discovered"], result["score"]
-        rows.append(f"| {seed} | {wall / 60:.1f} | {summary['trial_id']} ({summary['n_discovered']}, "
-                    f"{summary['score']:.3f}) | {found['mean']:.2f} ± {found['std']:.2f} | "
+        robust = (f", robust {summary['robust_n_discovered']}, weakest margin {summary['weakest_margin']:.3f}"
+                  if "robust_n_discovered" in summary else "")
+        sweep_test = f"{summary['heldout']['sets']} × {summary['heldout']['samples']}"
+        rows.append(f"| {seed} | {wall / 60:.1f} ({sweep_test}) | {summary['trial_id']} ({summary['n_discovered']}, "
+                    f"{summary['score']:.3f}{robust}) | {found['mean']:.2f} ± {found['std']:.2f} | "
                     f"{scores['mean']:.3f} ± {scores['std']:.3f} | {result['robust_n_discovered']} | "
                     f"{result['clean']} of {len(result['responses'][0])} | "
                     + " | ".join(f"{f['sets_with_margin']} of {result['sets']}" for f in result["factors"]) + " |")
@@ -76,8 +79,9 @@ def main() -> None:
         f"Machine: {describe()}.", "",
         f"Command: `python evaluation/quickstart_seeds.py --seeds {' '.join(map(str, args.seeds))}"
         + "".join(f" --set {c}" for c in args.changes) + "`", "",
-        "Per Optuna search seed: the sweep's wall time (start to exit, held-out test of 5 × 300 codes included), the "
-        "trial it selected on validation codes (n_discovered, score there), and that export on "
+        "Per Optuna search seed: the sweep's wall time (start to exit, its own held-out test of sets × codes "
+        "included), the trial it selected on validation codes (n_discovered and score on the first validation set; "
+        "with several, robust factors and the weakest margin over them), and that export on "
         f"{args.sets} test sets of {args.samples} codes: n_discovered and score as mean ± std over the sets, the "
         "factors robustly discovered (margin ≥ 0.15 on ≥ 4 of 5 sets), the clean directions (dominant response at "
         "least twice the runner-up's, responses averaged over the sets), and per factor the sets won with the margin.",

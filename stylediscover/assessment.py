@@ -92,8 +92,15 @@ def _test_set(assessed: Assessed, seed: int, samples: int) -> dict:
 
 
 def combine_test_sets(parts: list[dict]) -> dict:
-    """A held-out evaluation (see assess_heldout) from its test sets in order (assess_test_set's results)."""
+    """A held-out evaluation (see assess_heldout) from its test sets in order (assess_test_set's results); each set
+    calibrated the export's strengths itself, and they must agree (to float32 rounding: GPU kernels may differ)."""
     first = parts[0]
+    for p in parts[1:]:
+        if any(p[k] != first[k] for k in ("attributes", "validation_seed", "samples", "scale", "truncation_psi")) or (
+                (p["scales"] is None) != (first["scales"] is None)) or (p["scales"] is not None and not torch.allclose(
+                    torch.tensor(p["scales"]), torch.tensor(first["scales"]), rtol=1e-4)):
+            raise ValueError(f"test set of seed {p['seed']} was evaluated under other options or strengths than the "
+                             f"set of seed {first['seed']}")
     per_set = [torch.tensor(p["responses"]) for p in parts]
     return {k: first[k] for k in ("attributes", "validation_seed")} | {"seeds": [p["seed"] for p in parts]} | {
         k: first[k] for k in ("samples", "scale", "truncation_psi", "scales")} | {
@@ -105,6 +112,8 @@ def assess_test_set(directions_path: Path, sets: int, samples: int, index: int, 
                     **metric_changes) -> dict:
     """Test set `index` of assess_heldout's `sets` alone, so that the sets can be computed in parallel (a sweep's
     Ray tasks); combine_test_sets joins them into assess_heldout's result."""
+    if not 0 <= index < sets:
+        raise ValueError(f"test set {index} of {sets} does not exist")
     assessed = _heldout_assessed(directions_path, generator_source, predictor_source, device, metric_changes)
     return _test_set(assessed, heldout_seeds(assessed.cfg.seed, sets)[index], samples)
 

@@ -511,7 +511,7 @@ def sweep_best(name: str, storage_path: str) -> None:
     else:
         click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
                    f"step={best.step} n_discovered={best.n_discovered} "
-                   + ("" if best.robust_n_discovered is None else f"robust_n_discovered={best.robust_n_discovered} "
+                   + ("" if best.weakest_margin is None else f"robust_n_discovered={best.robust_n_discovered} "
                       f"weakest_margin={best.weakest_margin:.3f} ")
                    + f"score={best.score:.4f} params={best.params}")
         summary = _saved_summary(spec.storage)

@@ -157,9 +157,10 @@ def dominant_attributes(responses: torch.Tensor, names: list[str]) -> list[str]:
 
 
 def objective(metrics: dict) -> float:
-    """One scalar ordering evaluations: robust_n_discovered + weakest_margin when the evaluation has them (over
-    several validation sets, like the selection rule robust_then_margin), else n_discovered + score (like the default
+    """One scalar ordering evaluations: robust_n_discovered + weakest_margin + score / 1000 when the evaluation has
+    them (over several validation sets; like the selection rule robust_then_margin, score breaking ties, as
+    weakest_margin is 0 whenever some attribute is won on too few sets), else n_discovered + score (like the default
     rule discovered_then_score); score and weakest_margin are in [0, 1]."""
     if "robust_n_discovered" in metrics:
-        return metrics["robust_n_discovered"] + metrics["weakest_margin"]
+        return metrics["robust_n_discovered"] + metrics["weakest_margin"] + metrics["score"] / 1000
     return metrics["n_discovered"] + metrics["score"]

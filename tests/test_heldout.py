@@ -140,7 +140,16 @@ def test_heldout_evaluation_of_an_export(tiny_world, tmp_path):
     assert len(result["responses"]) == 2 and len(result["factors"]) == 6 and len(result["directions"]) == 3
     with pytest.raises(ValueError, match="test seeds derive from the validation seed"):
         assess_heldout(export, sets=2, samples=4, seed=3)
-    assert combine_test_sets([assess_test_set(export, 2, 4, i) for i in (0, 1)]) == result  # a sweep's parallel sets
+    parts = [assess_test_set(export, 2, 4, i) for i in (0, 1)]
+    assert combine_test_sets(parts) == result  # a sweep's parallel sets
+    with pytest.raises(ValueError, match="other options or strengths"):
+        combine_test_sets([parts[0], parts[1] | {"samples": 5}])
+    calibrated = [parts[0] | {"scales": [1.0, 1.0, 1.0]}, parts[1] | {"scales": [1.0, 1.0, 1.00001]}]
+    assert combine_test_sets(calibrated)["scales"] == [1.0, 1.0, 1.0]  # float32 rounding of a GPU's calibration
+    with pytest.raises(ValueError, match="other options or strengths"):
+        combine_test_sets([calibrated[0], parts[1] | {"scales": [1.0, 1.0, 1.1]}])
+    with pytest.raises(ValueError, match="test set 2 of 2 does not exist"):
+        assess_test_set(export, 2, 4, 2)
     out = CliRunner().invoke(main, ["evaluate", str(export), "--test-sets", "2", "--samples", "4"])
     assert out.exit_code == 0, out.output
     assert "held-out test: 2 sets of 4 codes" in out.output and "| object_shape |" in out.output

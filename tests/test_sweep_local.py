@@ -218,14 +218,15 @@ def test_robust_selection_over_validation_sets(tiny_world, tmp_path, ray_env):
     for run in trials:
         assert {"eval_robust_n_discovered", "eval_weakest_margin", "selected_robust_n_discovered",
                 "selected_weakest_margin"} <= set(run.data.metrics)
-        assert run.data.metrics["best_objective"] == pytest.approx(
-            run.data.metrics["selected_robust_n_discovered"] + run.data.metrics["selected_weakest_margin"])
+        assert run.data.metrics["best_objective"] == pytest.approx(run.data.metrics["selected_robust_n_discovered"]
+                                                                   + run.data.metrics["selected_weakest_margin"]
+                                                                   + run.data.metrics["selected_score"] / 1000)
     records = trial_records(spec)
     snapshot = {r.trial_id: r for r in read_snapshot(spec.storage)}
     for r in records:
         assert (r.robust_n_discovered, r.weakest_margin) == pytest.approx(
             (snapshot[r.trial_id].robust_n_discovered, snapshot[r.trial_id].weakest_margin))
-    best = max(records, key=lambda r: (r.robust_n_discovered, r.weakest_margin, r.score))
+    best = min(records, key=lambda r: (-r.robust_n_discovered, -r.weakest_margin, -r.score, r.trial_id))
     assert summary["trial_id"] == best.trial_id and summary["robust_n_discovered"] == best.robust_n_discovered
     assert parents[0].data.metrics["selected_weakest_margin"] == pytest.approx(best.weakest_margin)
     manifest = json.loads((spec.storage / "best" / "directions.json").read_text())

@@ -52,6 +52,8 @@ def test_inline_base_updates_base_config_key_by_key(tmp_path, base):
     (lambda s: s.update({"unknown_key": 1}), "unknown_key", "Extra inputs are not permitted"),
     (lambda s: s.update({"selection": {"confirm_samples": 500}}), "selection.confirm_samples", "selection.test_sets"),
     (lambda s: s.update({"selection": {"rule": "robust_then_margin"}}), "selection.rule", "base.eval.validation_sets"),
+    (lambda s: s["search_space"].update({"eval.validation_sets": {"type": "choice", "values": [1, 5]}}),
+     "search_space.eval.validation_sets", "not searchable"),
 ])
 def test_invalid_specs_name_file_and_field(tmp_path, base, edit, field, message):
     spec = {"name": "bad", "base": base, "search_space": {}, "storage_path": str(tmp_path / "store")}

@@ -1,9 +1,10 @@
 """Runs a sweep with Ray Tune (local by default, an existing cluster by address), tracks it in MLflow,
 selects the best attention-based trial and exports its directions. A trial stands for its best evaluation
 (highest objective, kept by the trainer in its best/ folder): that is what the searcher, the selection and
-the export see. Being a maximum over evaluations on one set of codes (the validation codes), it flatters; the
-selected export is therefore evaluated on R held-out test sets (selection.test_sets, see heldout.py) and both are
-reported: the validation figures that selected it, the test figures (mean ± std, robust discovery) that describe it.
+the export see. Being a maximum over evaluations and trials on the validation codes (one set, or
+eval.validation_sets), it flatters; the selected export is therefore evaluated on R held-out test sets
+(selection.test_sets, one Ray task each, see heldout.py) and both are reported: the validation figures that selected
+it, the test figures (mean ± std, robust discovery) that describe it.
 
 Layout under `<storage_path>/<name>/`: Ray Tune's experiment state and trial checkpoints,
 spec.json (the validated spec), optuna.db (the Optuna study, unless a URL is given), mlflow.db (the
@@ -511,9 +512,9 @@ def _note(spec: SweepSpec, summary: dict, tracker: SweepTracker) -> str:
         lines.append(f"Selected ({spec.selection.rule}): [trial {summary['trial_id']}]"
                      f"({tracker.run_link(summary['run_id'])}), its evaluation at step {summary['step']}: "
                      f"n_discovered {summary['n_discovered']}, "
-                     + (f"robustly {summary['robust_n_discovered']} over the validation sets (weakest robust margin "
+                     + (f"robustly {summary['robust_n_discovered']} over the validation sets (weakest margin "
                         f"{summary['weakest_margin']:.3f}), "
-                        if "robust_n_discovered" in summary else "")
+                        if summary.get("weakest_margin") is not None else "")
                      + f"score {summary['score']:.4f}, params "
                      + ", ".join(f"`{k}={v}`" for k, v in summary["params"].items()) + ".")
         if "heldout" in summary:
@@ -546,7 +547,7 @@ def start_explorer(spec: SweepSpec, export: Path) -> ray.ObjectRef:
     return task.remote(str(export), max(1, int(spec.resources.cpu)))
 
 
-def _test_set(path: str, sets: int, samples: int, index: int, threads: int) -> dict:
+def _run_test_set(path: str, sets: int, samples: int, index: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -558,7 +559,7 @@ def confirm(spec: SweepSpec, export: Path) -> dict:
     heldout.py), one Ray task with a trial's resources per set: the whole result goes to export/heldout.json,
     all but the response matrices into the manifest (export/directions.json, block `heldout`); returns its
     headline figures."""
-    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_test_set)
+    task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_run_test_set)
     sets = spec.selection.test_sets
     pending = [task.remote(str(export / "directions.safetensors"), sets, spec.selection.test_samples, i,
                            max(1, int(spec.resources.cpu))) for i in range(sets)]

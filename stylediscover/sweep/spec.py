@@ -141,6 +141,9 @@ def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     for key, param in spec.search_space.items():
         for value in _probes(param):
             _check_value(base, key, param, value, path)
+    if "eval.validation_sets" in spec.search_space:
+        raise InputError(path, "not searchable: it changes what a trial's objective measures (see "
+                         "metrics.objective), so trials would not compare", "search_space.eval.validation_sets")
     if spec.selection.rule == "robust_then_margin" and spec.base.eval.validation_sets < 2:
         raise InputError(path, "robust_then_margin needs trials evaluated on several validation code sets: set "
                          "base.eval.validation_sets to 2 or more", "selection.rule")
