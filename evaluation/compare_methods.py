@@ -47,6 +47,9 @@ ROOT = HERE.parent
 QUICKSTART_EXPORT = HERE / "results" / "quickstart-best" / "directions.json"
 BANDS = [(0, 8), (0, 2), (2, 4), (4, 6), (6, 8), (0, 4), (2, 6), (4, 8)]  # of the 8 W+ layers; all layers first
 K = 16  # the baselines' directions (the quickstart's K)
+# The quickstart's training and evaluation when comparison.md was made (before robust selection): 600 steps,
+# evaluations at steps 300 and 600 on one validation set.
+QUICKSTART_AS_COMPARED = {"steps": 600, "eval.every": 300, "eval.validation_sets": 1}
 BASELINE = {"navigator.direction": "fixed", "navigator.attention": "none", "navigator.num_directions": K}
 METHODS = {
     "contrafeat-quickstart": "trained", "ganspace-bands": "bands", "sefa-bands": "bands",
@@ -60,6 +63,8 @@ def base_config(method: str) -> dict:
         return set_dotted(binary, "navigator.smoothing", "output")
     if method == "contrafeat-quickstart":
         data = merged(binary, read_yaml_mapping(ROOT / "sweeps" / "quickstart.yaml")["base"])
+        for key, value in QUICKSTART_AS_COMPARED.items():
+            data = set_dotted(data, key, value)
         selected = json.loads(QUICKSTART_EXPORT.read_text())["config"]
         data = set_dotted(data, "navigator.attention", selected["navigator"]["attention"])
         return set_dotted(data, "loss.diversity_weight", selected["loss"]["diversity_weight"])
