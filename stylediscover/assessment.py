@@ -96,15 +96,19 @@ def combine_test_sets(parts: list[dict]) -> dict:
     calibrated the export's strengths itself, and they must agree (to float32 rounding: GPU kernels may differ)."""
     first = parts[0]
     for p in parts[1:]:
-        if any(p[k] != first[k] for k in ("attributes", "validation_seed", "samples", "scale", "truncation_psi")) or (
-                (p["scales"] is None) != (first["scales"] is None)) or (p["scales"] is not None and not torch.allclose(
-                    torch.tensor(p["scales"]), torch.tensor(first["scales"]), rtol=1e-4)):
+        same_options = all(p[k] == first[k] for k in ("attributes", "validation_seed", "samples", "scale",
+                                                       "truncation_psi"))
+        same_strengths = (p["scales"] is None and first["scales"] is None) or (
+            p["scales"] is not None and first["scales"] is not None
+            and torch.allclose(torch.tensor(p["scales"]), torch.tensor(first["scales"]), rtol=1e-4))
+        if not (same_options and same_strengths):
             raise ValueError(f"test set of seed {p['seed']} was evaluated under other options or strengths than the "
                              f"set of seed {first['seed']}")
-    per_set = [torch.tensor(p["responses"]) for p in parts]
-    return {k: first[k] for k in ("attributes", "validation_seed")} | {"seeds": [p["seed"] for p in parts]} | {
-        k: first[k] for k in ("samples", "scale", "truncation_psi", "scales")} | {
-        "responses": [p["responses"] for p in parts]} | robust_summary(per_set, first["attributes"])
+    return {"attributes": first["attributes"], "validation_seed": first["validation_seed"],
+            "seeds": [p["seed"] for p in parts], "samples": first["samples"], "scale": first["scale"],
+            "truncation_psi": first["truncation_psi"], "scales": first["scales"],
+            "responses": [p["responses"] for p in parts]} | robust_summary(
+        [torch.tensor(p["responses"]) for p in parts], first["attributes"])
 
 
 def assess_test_set(directions_path: Path, sets: int, samples: int, index: int, generator_source: str | None = None,
