@@ -2,14 +2,19 @@
 committed quickstart export with builtin:shapes, at each direction's recorded strength.
 
 Usage: python evaluation/bench_evaluation.py [--samples 1000] [--seed 2] [--repeats 2] [--before COMMIT]
+       python evaluation/bench_evaluation.py --roofline
 Checks the responses against evaluation/results/evaluation_reference.json (written by the code before the
 speed-up, f556144, with --write-reference). --before COMMIT also times that commit's attribute_responses (its
 stylediscover/metrics.py, read with git show), alternating with the current one, so both meet the same load.
+--roofline prints the pass's multiply-adds per image (torch's FLOP counter over synthesis and predictor) and the
+machine's float32 matrix-product rate on one thread, hence the fewest seconds per 1000 codes x 16 directions that
+float32 arithmetic allows on all cores.
 """
 
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +51,32 @@ def responses_of_commit(commit: str):
     return module.attribute_responses
 
 
+def roofline(generator, predictor) -> None:
+    """Multiply-adds per image of the response pass, the one-thread float32 GEMM rate, and the time floor."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.set_num_threads(1)
+    ws = generator.mapping(torch.randn(1, generator.z_dim), truncation_psi=0.5)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        predictor(generator.synthesis(ws))
+    macs = counter.get_total_flops() / 2
+    rates = []
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        rates.append(5 * n**3 / (time.perf_counter() - start))
+    cores = os.cpu_count() or 1
+    floor = 32000 * macs / max(rates) / cores
+    print(f"machine: {describe()}")
+    print(f"multiply-adds per image (synthesis + predictor): {macs / 1e6:.1f} M; float32 GEMM, one thread: "
+          f"{', '.join(f'{r / 1e9:.1f}' for r in rates)} G multiply-adds/s (n = 512, 1024, 2048)")
+    print(f"floor at the best GEMM rate on {cores} cores: {floor:.2f} s per 1000 codes x 16 directions "
+          f"(32 000 images)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=1000)
@@ -53,10 +84,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--before", default=None, help="a commit whose attribute_responses is timed too")
     parser.add_argument("--write-reference", action="store_true")
+    parser.add_argument("--roofline", action="store_true", help="the time floor of float32 arithmetic instead")
     args = parser.parse_args()
     generator = load_generator("builtin:shapes")
-    directions = load_directions(EXPORT, generator)
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor"))
+    if args.roofline:
+        return roofline(generator, predictor)
+    directions = load_directions(EXPORT, generator)
     k_dirs = len(directions.deltas)
     scales = torch.tensor([directions.strength(k) for k in range(k_dirs)])
     cfg = MetricsConfig.model_validate(directions.manifest["config"]["eval"]["metrics"]

@@ -25,8 +25,9 @@ class EvalConfig(BaseModel):
     metrics: MetricsConfig = MetricsConfig()
     validation_sets: int = Field(1, ge=1, le=MAX_VALIDATION_SETS, description=(
         "sets of metrics.samples validation codes per evaluation (seeds heldout.validation_seeds, the first "
-        "metrics.seed): with several, the evaluation also reports robust_n_discovered and weakest_margin over them, "
-        "which then order a trial's evaluations (metrics.objective) and the selection rule robust_then_margin"))
+        "metrics.seed): with several, the evaluation also reports robust_n_discovered and weakest_margin over them "
+        "(margins of their codes pooled, heldout.py), which then order a trial's evaluations (metrics.objective) and "
+        "the selection rule robust_then_margin"))
     grid_strengths: int = Field(7, ge=2, description="columns of the traversal grid, from −s to +s")
     grid_seed: int = 0
 

@@ -5,6 +5,9 @@ x± = G(w ± s·D_k(w)), and the attribute response a_k = |mean(P(x+) − P(x−
   linear       |mean(v+ − v−)| / (high − low)                  (full range of the attribute = 1)
   hue          |mean(wrap(h+ − h−))| / 0.5, wrap into [−0.5, 0.5) turns (half a turn = 1)
   categorical  0.5 · Σ_c |mean(p+_c − p−_c)|                   (total variation of the mean change)
+Each is Σ over the head's readings of |mean change| (one reading per linear or hue head, one per class), so the
+signed mean changes c_k ∈ R^D (`mean_changes`, in those units) of several code sets of equal size average into
+those of their union (`responses_of` turns either into a_k).
 With ã_k = a_k / max_j a_kj, over the first SUMMARISED directions (the authors' evaluation notebooks):
   score        mean_k (1 − second-largest entry of ã_k)         higher is better
   n_discovered number of distinct attributes at the maximum of at least one direction (every attribute tied at a
@@ -40,19 +43,31 @@ class MetricsConfig(BaseModel):
     calibration_samples: int = Field(32, ge=1)
 
 
-def head_responses(predictor: AttributePredictor, plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:
-    """Raw predictor outputs of x+ and x− [N, W] → a_k [A] (see module docstring)."""
+def head_changes(predictor: AttributePredictor, plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:
+    """Raw predictor outputs of x+ and x− [N, W] → signed changes [N, D] per reading, in response units (see the
+    module docstring; D = one per linear or hue head, one per class of a categorical head)."""
     p, m = predictor.read(plus), predictor.read(minus)
     out = []
     for head in predictor.config.heads:
         if head.kind == "linear":
-            out.append((p[head.name] - m[head.name]).mean().abs() / (head.high - head.low))
+            out.append(((p[head.name] - m[head.name]) / (head.high - head.low))[:, None])
         elif head.kind == "hue":
-            wrapped = (p[head.name] - m[head.name] + 0.5) % 1.0 - 0.5
-            out.append(wrapped.mean().abs() / 0.5)
+            out.append((((p[head.name] - m[head.name] + 0.5) % 1.0 - 0.5) / 0.5)[:, None])
         else:
-            out.append(0.5 * (p[head.name] - m[head.name]).mean(dim=0).abs().sum())
-    return torch.stack(out)
+            out.append(0.5 * (p[head.name] - m[head.name]))
+    return torch.cat(out, dim=1)
+
+
+def responses_of(predictor: AttributePredictor, changes: torch.Tensor) -> torch.Tensor:
+    """Mean changes [..., D] (head_changes averaged over codes) → responses [..., A]: Σ |·| over each head's
+    readings."""
+    widths = [len(head.classes) if head.kind == "categorical" else 1 for head in predictor.config.heads]
+    return torch.stack([part.abs().sum(dim=-1) for part in changes.split(widths, dim=-1)], dim=-1)
+
+
+def head_responses(predictor: AttributePredictor, plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:
+    """Raw predictor outputs of x+ and x− [N, W] → a_k [A] (see module docstring)."""
+    return responses_of(predictor, head_changes(predictor, plus, minus).mean(dim=0))
 
 
 def codes(z_dim: int, samples: int, seed: int) -> torch.Tensor:
@@ -75,9 +90,10 @@ def _in_workers(fn: Callable[[int], torch.Tensor], jobs: range, device: torch.de
 
 
 @torch.no_grad()
-def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predictor: AttributePredictor,
-                        cfg: MetricsConfig, scales: torch.Tensor | None = None) -> torch.Tensor:
-    """The K × A response matrix. delta_fn(ws [B, L, d], k [B]) → deltas [B, L, d]; scales [K] override cfg.scale.
+def mean_changes(generator, delta_fn: DeltaFn, num_directions: int, predictor: AttributePredictor, cfg: MetricsConfig,
+                 scales: torch.Tensor | None = None) -> torch.Tensor:
+    """The K × D signed mean changes (head_changes over cfg's N codes). delta_fn(ws [B, L, d], k [B]) → deltas
+    [B, L, d]; scales [K] override cfg.scale.
 
     The K·N (direction, code) pairs, direction by direction, go through synthesis and the predictor in passes of
     cfg.batch pairs (both signs: 2·cfg.batch images); on CPUs of at most CPU_PASS_PIXELS output pixels, spread
@@ -96,11 +112,16 @@ def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predi
         k, ws = directions[start:start + pairs], ws_all[code_index[start:start + pairs]]
         d = strengths[k].view(-1, 1, 1) * delta_fn(ws, k)
         raw = predictor(generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const"))
-        return torch.stack([raw[: len(ws)], raw[len(ws):]], dim=1)
+        return head_changes(predictor, raw[: len(ws)], raw[len(ws):])
 
     passes = _in_workers(one_pass, range(0, len(directions), pairs), device)
-    raw = torch.cat(passes).view(num_directions, cfg.samples, 2, -1)
-    return torch.stack([head_responses(predictor, r[:, 0], r[:, 1]) for r in raw]).cpu()
+    return torch.cat(passes).view(num_directions, cfg.samples, -1).mean(dim=1).cpu()
+
+
+def attribute_responses(generator, delta_fn: DeltaFn, num_directions: int, predictor: AttributePredictor,
+                        cfg: MetricsConfig, scales: torch.Tensor | None = None) -> torch.Tensor:
+    """The K × A response matrix on cfg's codes (see mean_changes for the arguments)."""
+    return responses_of(predictor, mean_changes(generator, delta_fn, num_directions, predictor, cfg, scales))
 
 
 @torch.no_grad()

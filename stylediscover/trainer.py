@@ -28,11 +28,12 @@ from stylediscover.generators.registry import sha256_of
 from stylediscover.heldout import robust_summary, validation_seeds
 from stylediscover.losses import Prototypes, binary_loss, diversity, prototype_loss
 from stylediscover.metrics import (
-    attribute_responses,
     calibrate_scales,
     dominant_attributes,
+    mean_changes,
     n_discovered,
     objective,
+    responses_of,
     score,
 )
 from stylediscover.navigator import Navigator
@@ -172,20 +173,21 @@ def save_checkpoint(path: Path, trial: Trial, optimizer: torch.optim.Optimizer, 
 
 def evaluate(trial: Trial, run_dir: Path, step: int) -> dict:
     """Both metrics on the first validation set, robust_n_discovered and weakest_margin over all of them
-    (eval.validation_sets > 1, heldout.robust_summary), the first set's response matrix, the traversal grid, the
-    attention map and the directions export."""
+    (eval.validation_sets > 1: margins of the sets' codes pooled, heldout.robust_summary), the first set's response
+    matrix, the traversal grid, the attention map and the directions export."""
     cfg, nav, mcfg = trial.cfg, trial.navigator, trial.cfg.eval.metrics
     k_dirs = cfg.navigator.num_directions
     scales = (calibrate_scales(trial.generator, nav, k_dirs, trial.features, mcfg) if mcfg.calibrate
               else torch.full((k_dirs,), mcfg.scale))
-    responses = attribute_responses(trial.generator, nav, k_dirs, trial.predictor, mcfg, scales)
+    changes = [mean_changes(trial.generator, nav, k_dirs, trial.predictor, mcfg.model_copy(update={"seed": seed}),
+                            scales) for seed in validation_seeds(mcfg.seed, cfg.eval.validation_sets)]
+    per_set = [responses_of(trial.predictor, c) for c in changes]
+    responses = per_set[0]
     names = [h.name for h in trial.predictor.config.heads]
     metrics = {"step": step, "score": score(responses), "n_discovered": n_discovered(responses), "scale": mcfg.scale}
     if cfg.eval.validation_sets > 1:
-        others = [attribute_responses(trial.generator, nav, k_dirs, trial.predictor,
-                                      mcfg.model_copy(update={"seed": seed}), scales)
-                  for seed in validation_seeds(mcfg.seed, cfg.eval.validation_sets)[1:]]
-        robust = robust_summary([responses, *others], names)
+        pooled = responses_of(trial.predictor, torch.stack(changes).mean(dim=0))
+        robust = robust_summary(per_set, names, pooled=pooled)
         metrics |= {"robust_n_discovered": robust["robust_n_discovered"], "weakest_margin": robust["weakest_margin"]}
     (run_dir / f"responses-{step:06d}.json").write_text(json.dumps(
         {"attributes": names, "scales": scales.tolist(), "responses": responses.tolist()}, indent=1) + "\n")

@@ -112,6 +112,21 @@ def test_margin_at_share_and_weakest_margin_by_hand():
         assert f["robust"] == (f["margin_at_share"] >= ROBUST_MARGIN)
 
 
+def test_pooled_margins_replace_the_per_set_margins_of_validation_sets():
+    """Validation: a wins 4 of 5 small sets with margin 0.4, but on their codes together its winner's runner-up
+    reaches 0.9 of it: margin 0.1, not robust; b, found on every set and pooled at margin 0.5, is robust at 0.5; c,
+    found on 1 set, counts 0 whatever its pooled margin."""
+    pooled = torch.tensor([[1.0, 0.0, 0.9], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    per_set = sets_with([0.4, 0.4, 0.4, 0.4, None])
+    summary = robust_summary(per_set, NAMES, pooled=pooled)
+    a, b, c = summary["factors"]
+    assert a["sets_with_margin"] == 4 and a["margin_at_share"] == pytest.approx(0.1) and not a["robust"]
+    assert b["margin_at_share"] == pytest.approx(0.5) and b["robust"]
+    assert c["share"] == pytest.approx(0.2) and c["margin_at_share"] == 0.0 and not c["robust"]
+    assert summary["robust_n_discovered"] == 1 and summary["weakest_margin"] == 0.0
+    assert robust_summary(per_set, NAMES)["factors"][0]["robust"]  # the per-set rule, as for test sets, passes a
+
+
 def test_ties_and_silent_directions_are_not_robust():
     tied = robust_summary(sets_with([0.0] * 5), NAMES)
     assert tied["factors"][0]["share"] == 1.0 and not tied["factors"][0]["robust"]

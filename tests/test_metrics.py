@@ -7,9 +7,13 @@ from stylediscover.metrics import (
     SUMMARISED,
     MetricsConfig,
     attribute_responses,
+    codes,
+    head_changes,
     head_responses,
+    mean_changes,
     n_discovered,
     normalised,
+    responses_of,
     score,
 )
 
@@ -74,3 +78,28 @@ def test_batched_passes_give_the_reference_responses(tiny_world, batch, threads)
         torch.set_num_threads(before)
     assert torch.get_num_threads() == before
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_mean_changes_of_equal_sets_average_into_their_union(tiny_world):
+    """Two sets of 5 codes: their mean changes averaged are the changes of the 10 codes in one pass, whose responses
+    are head_responses' over the 10; each set's own responses are attribute_responses'."""
+    from conftest import tiny_config
+
+    from stylediscover.trainer import Trial
+
+    trial = Trial(tiny_config(tiny_world, navigator={"num_directions": 2, "direction": "adaptive"}))
+    g, p, nav = trial.generator, trial.predictor, trial.navigator
+    sets = [MetricsConfig(samples=5, batch=3, seed=s) for s in (4, 9)]
+    with torch.no_grad():
+        averaged = torch.stack([mean_changes(g, nav, 2, p, cfg) for cfg in sets]).mean(dim=0)
+        ws = g.mapping(torch.cat([codes(g.z_dim, 5, cfg.seed) for cfg in sets]), truncation_psi=0.5)
+        union, responses = [], []
+        for k in range(2):
+            d = nav(ws, torch.full((10,), k))
+            raw = p(g.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const"))
+            union.append(head_changes(p, raw[:10], raw[10:]).mean(dim=0))
+            responses.append(head_responses(p, raw[:10], raw[10:]))
+        torch.testing.assert_close(averaged, torch.stack(union), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(responses_of(p, averaged), torch.stack(responses), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(responses_of(p, mean_changes(g, nav, 2, p, sets[0])),
+                                   attribute_responses(g, nav, 2, p, sets[0]))

@@ -13,7 +13,7 @@ from stylediscover.directions import load_directions
 from stylediscover.errors import InputError
 from stylediscover.generators import load_generator
 from stylediscover.heldout import robust_summary, validation_seeds
-from stylediscover.metrics import MetricsConfig, attribute_responses, objective
+from stylediscover.metrics import MetricsConfig, attribute_responses, codes, head_responses, objective
 from stylediscover.predictor import load_predictor
 from stylediscover.trainer import keep_best, train
 
@@ -74,7 +74,8 @@ def test_artifacts_and_metrics(tiny_world, tmp_path):
 
 def test_validation_sets_give_robust_figures_that_order_the_evaluations(tiny_world, tmp_path):
     """With 3 validation sets the evaluation's robust figures are heldout.robust_summary's over the first set's
-    responses (the ones written to responses-*.json) and those of the next two validation seeds."""
+    responses (the ones written to responses-*.json) and those of the next two validation seeds, its margins those
+    of the 12 codes of the three sets together, computed here in one pass per direction."""
     cfg = config(tiny_world, eval={"every": 2, "grid_strengths": 3, "validation_sets": 3,
                                    "metrics": {"samples": 4, "batch": 4}})
     metrics = train(cfg, tmp_path)
@@ -90,10 +91,18 @@ def test_validation_sets_give_robust_figures_that_order_the_evaluations(tiny_wor
     scales = torch.tensor(saved["scales"])
     predictor = load_predictor(str(tiny_world / "p.safetensors"))
     generator = load_generator(tiny_world / "g.safetensors")
+    seeds = validation_seeds(MetricsConfig().seed, 3)
     per_set = [torch.tensor(saved["responses"])] + [
         attribute_responses(generator, exported.delta, 3, predictor, MetricsConfig(samples=4, batch=4, seed=s), scales)
-        for s in validation_seeds(MetricsConfig().seed, 3)[1:]]
-    expected = robust_summary(per_set, saved["attributes"])
+        for s in seeds[1:]]
+    ws = generator.mapping(torch.cat([codes(generator.z_dim, 4, s) for s in seeds]), truncation_psi=0.5)
+    pooled = []
+    with torch.no_grad():
+        for k in range(3):
+            d = scales[k] * exported.delta(ws, torch.full((len(ws),), k))
+            raw = predictor(generator.synthesis(torch.cat([ws + d, ws - d]), noise_mode="const"))
+            pooled.append(head_responses(predictor, raw[:len(ws)], raw[len(ws):]))
+    expected = robust_summary(per_set, saved["attributes"], pooled=torch.stack(pooled))
     assert (lines[-1]["robust_n_discovered"], lines[-1]["weakest_margin"]) == pytest.approx(
         (expected["robust_n_discovered"], expected["weakest_margin"]), abs=1e-5)
 
