@@ -42,10 +42,13 @@ class Assessed:
 
 
 def load_assessed(directions_path: Path, generator_source: str | None = None, predictor_source: str | None = None,
-                  device: torch.device | None = None, **metric_changes) -> Assessed:
+                  device: torch.device | None = None, recorded_strengths: bool = False,
+                  **metric_changes) -> Assessed:
     """The export with its generator and predictor (default: the manifest's) on `device` (default: the GPU when
     there is one), under the trial's metrics options (the manifest's) updated by `metric_changes` (MetricsConfig
-    fields; None leaves one as it was); with calibration, the per-direction strengths are computed here."""
+    fields; None leaves one as it was); with calibration, the per-direction strengths are computed here, or with
+    `recorded_strengths` read from the manifest, which holds the ones its evaluation computed (same networks and
+    calibration codes: the same values, without the calibration's synthesis passes)."""
     device = device or default_device()
     manifest_cfg = load_directions(directions_path).manifest["config"]
     generator = load_generator(generator_source or manifest_cfg["generator"], manifest_cfg.get("class_index"),
@@ -55,7 +58,9 @@ def load_assessed(directions_path: Path, generator_source: str | None = None, pr
     cfg = load_options(MetricsConfig, manifest_cfg["eval"]["metrics"] | {
         k: v for k, v in metric_changes.items() if v is not None}, (), "evaluate options")
     scales = None
-    if cfg.calibrate:
+    if cfg.calibrate and recorded_strengths:
+        scales = torch.tensor([directions.strength(k) for k in range(len(directions.deltas))], device=device)
+    elif cfg.calibrate:
         features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
         with exact():
             scales = calibrate_scales(generator, directions.delta, len(directions.deltas), features.to(device), cfg)
@@ -76,10 +81,11 @@ def assess(directions_path: Path, generator_source: str | None = None, predictor
 
 
 def _heldout_assessed(directions_path: Path, generator_source: str | None, predictor_source: str | None,
-                      device: torch.device | None, metric_changes: dict) -> Assessed:
+                      device: torch.device | None, metric_changes: dict, recorded_strengths: bool = False) -> Assessed:
     if metric_changes.get("seed") is not None:
         raise ValueError("the held-out split fixes the codes: test seeds derive from the validation seed")
-    return load_assessed(directions_path, generator_source, predictor_source, device, **metric_changes)
+    return load_assessed(directions_path, generator_source, predictor_source, device, recorded_strengths,
+                         **metric_changes)
 
 
 def _test_set(assessed: Assessed, seed: int, samples: int) -> dict:
@@ -92,8 +98,8 @@ def _test_set(assessed: Assessed, seed: int, samples: int) -> dict:
 
 
 def combine_test_sets(parts: list[dict]) -> dict:
-    """A held-out evaluation (see assess_heldout) from its test sets in order (assess_test_set's results); each set
-    calibrated the export's strengths itself, and they must agree (to float32 rounding: GPU kernels may differ)."""
+    """A held-out evaluation (see assess_heldout) from its test sets in order (assess_test_set's results), whose
+    options and strengths must agree (to float32 rounding: GPU kernels may differ where a set calibrated them)."""
     first = parts[0]
     for p in parts[1:]:
         same_options = all(p[k] == first[k] for k in ("attributes", "validation_seed", "samples", "scale",
@@ -113,12 +119,14 @@ def combine_test_sets(parts: list[dict]) -> dict:
 
 def assess_test_set(directions_path: Path, sets: int, samples: int, index: int, generator_source: str | None = None,
                     predictor_source: str | None = None, device: torch.device | None = None,
-                    **metric_changes) -> dict:
+                    recorded_strengths: bool = False, **metric_changes) -> dict:
     """Test set `index` of assess_heldout's `sets` alone, so that the sets can be computed in parallel (a sweep's
-    Ray tasks); combine_test_sets joins them into assess_heldout's result."""
+    Ray tasks, with `recorded_strengths`: see load_assessed); combine_test_sets joins them into assess_heldout's
+    result."""
     if not 0 <= index < sets:
         raise ValueError(f"test set {index} of {sets} does not exist")
-    assessed = _heldout_assessed(directions_path, generator_source, predictor_source, device, metric_changes)
+    assessed = _heldout_assessed(directions_path, generator_source, predictor_source, device, metric_changes,
+                                 recorded_strengths)
     return _test_set(assessed, heldout_seeds(assessed.cfg.seed, sets)[index], samples)
 
 

@@ -171,6 +171,19 @@ def test_heldout_evaluation_of_an_export(tiny_world, tmp_path):
     assert json.dumps(result)  # what a sweep writes to heldout.json
 
 
+def test_recorded_strengths_are_the_calibrated_ones(tiny_world, tmp_path):
+    """A calibrated export's test set at the strengths its manifest records (what a sweep's test tasks use) equals
+    the set with the strengths calibrated again."""
+    train(tiny_config(tiny_world, steps=2, eval={"every": 2, "grid_strengths": 3, "metrics": {
+        "samples": 4, "batch": 4, "calibrate": True, "calibration_samples": 3}}), tmp_path / "run")
+    export = tmp_path / "run" / "directions.safetensors"
+    recorded, calibrated = (assess_test_set(export, 2, 4, 1, recorded_strengths=r) for r in (True, False))
+    assert recorded["scales"] != [1.0, 1.0, 1.0]
+    torch.testing.assert_close(torch.tensor(recorded["scales"]), torch.tensor(calibrated["scales"]))
+    torch.testing.assert_close(torch.tensor(recorded["responses"]), torch.tensor(calibrated["responses"]))
+    assert combine_test_sets([calibrated, recorded])["scales"] == calibrated["scales"]
+
+
 def test_sweep_defaults_are_the_heldout_defaults():
     """settings.py keeps the numbers (it must not import torch through heldout.py)."""
     from stylediscover.heldout import TEST_SAMPLES, TEST_SETS

@@ -551,12 +551,13 @@ def _run_test_set(path: str, sets: int, samples: int, index: int, threads: int) 
     import torch
 
     torch.set_num_threads(threads)
-    return assess_test_set(Path(path), sets, samples, index)
+    return assess_test_set(Path(path), sets, samples, index, recorded_strengths=True)
 
 
 def confirm(spec: SweepSpec, export: Path) -> dict:
     """The export's held-out test evaluation (selection.test_sets sets of selection.test_samples codes, see
-    heldout.py), one Ray task with a trial's resources per set: the whole result goes to export/heldout.json,
+    heldout.py), one Ray task with a trial's resources per set, at the strengths the export records (its
+    evaluation calibrated them on these networks): the whole result goes to export/heldout.json,
     all but the response matrices into the manifest (export/directions.json, block `heldout`); returns its
     headline figures."""
     task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(_run_test_set)
