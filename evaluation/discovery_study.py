@@ -12,7 +12,7 @@ evaluations at steps 300 and 600 on one validation set of 200 codes, as the quic
 with one variant's changes and a training seed. Its best export (the higher n_discovered + score of the two) is
 judged twice, at the export's own calibrated strengths:
   selection view  5 validation sets of 200 codes (heldout.validation_seeds(12345, 5)): what a sweep with
-                  eval.validation_sets 5 sees when it selects
+                  eval.validation_sets 5 saw when it selected (the per-set rule; margins are now pooled)
   study view      5 further validation sets of 1000 codes (validation_seeds(12345, 10)[5:]): the study's figure
 robust_n_discovered, n_discovered and clean directions are those of heldout.robust_summary and
 assessment.clean_on_test. Jobs are started variant by variant within a seed, seed after seed, until --budget-s has

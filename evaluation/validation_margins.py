@@ -25,9 +25,10 @@ from stylediscover.metrics import mean_changes, responses_of  # noqa: E402
 from stylediscover.precision import exact  # noqa: E402
 
 
-def margins_of(export: Path, test_sets: int) -> tuple[list[str], dict[str, torch.Tensor]]:
-    """Attribute names and the factor margins [sets, A] (NaN: not discovered) per view of one export."""
-    assessed = load_assessed(export)
+def margins_of(export: Path, test_sets: int) -> tuple[list[str], int, dict[str, torch.Tensor]]:
+    """Attribute names, codes per validation set, and the factor margins [sets, A] (NaN: not discovered) per view
+    of one export (strengths as its manifest records them)."""
+    assessed = load_assessed(export, recorded_strengths=True)
     cfg = assessed.cfg
     sets = assessed.directions.manifest["config"]["eval"].get("validation_sets", 1)
 
@@ -41,9 +42,10 @@ def margins_of(export: Path, test_sets: int) -> tuple[list[str], dict[str, torch
         return torch.stack([factor_margins(responses_of(assessed.predictor, c))[0] for c in per_set])
 
     validation = [changes(seed, cfg.samples) for seed in validation_seeds(cfg.seed, sets)]
-    test = [changes(seed, TEST_SAMPLES) for seed in heldout_seeds(cfg.seed)[:test_sets]]
-    return assessed.attributes, {"validation": margins(validation),
-                                 "pooled": margins([torch.stack(validation).mean(dim=0)]), "test": margins(test)}
+    test = [changes(seed, TEST_SAMPLES) for seed in heldout_seeds(cfg.seed, test_sets)]
+    views = {"validation": margins(validation), "pooled": margins([torch.stack(validation).mean(dim=0)]),
+             "test": margins(test)}
+    return assessed.attributes, cfg.samples, views
 
 
 def cell(values: torch.Tensor) -> str:
@@ -58,8 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for export in args.exports:
-        attributes, views = margins_of(export, args.test_sets)
-        sets, samples = len(views["validation"]), load_assessed(export).cfg.samples
+        attributes, samples, views = margins_of(export, args.test_sets)
+        sets = len(views["validation"])
         for j, name in enumerate(attributes):
             rows.append(f"| {export.parent.name} | {name} | {cell(views['validation'][:, j])} | "
                         f"{cell(views['pooled'][:, j])} | {cell(views['test'][:, j])} |")

@@ -19,6 +19,8 @@ from stylediscover.options import load_options
 from stylediscover.precision import exact
 from stylediscover.predictor import AttributePredictor, load_predictor
 
+CALIBRATION_OPTIONS = ("scale", "truncation_psi", "seed", "calibrate", "calibration_samples")  # strengths depend on
+
 
 @dataclass
 class Assessed:
@@ -49,6 +51,9 @@ def load_assessed(directions_path: Path, generator_source: str | None = None, pr
     fields; None leaves one as it was); with calibration, the per-direction strengths are computed here, or with
     `recorded_strengths` read from the manifest, which holds the ones its evaluation computed (same networks and
     calibration codes: the same values, without the calibration's synthesis passes)."""
+    if recorded_strengths and (generator_source or predictor_source or any(
+            metric_changes.get(k) is not None for k in CALIBRATION_OPTIONS)):
+        raise ValueError("recorded strengths hold for the export's own networks and calibration options only")
     device = device or default_device()
     manifest_cfg = load_directions(directions_path).manifest["config"]
     generator = load_generator(generator_source or manifest_cfg["generator"], manifest_cfg.get("class_index"),

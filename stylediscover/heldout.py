@@ -21,8 +21,9 @@ On validation codes (a trial's evaluation over eval.validation_sets V sets, each
 than a test set's), margins per set flatter a factor that barely wins: with 5 sets of 200 codes, an object-scale
 winner whose margin is 0.01 on the 1000 codes together and 0.02–0.08 on test sets of 1000 reached 0.42, 0.17, 0.17
 and 0.13 on four of the sets (evaluation/results/validation-margins.md). An evaluation therefore takes each
-attribute's margin from the V·N codes pooled (metrics.mean_changes of the sets averaged), and counts it only where
-the attribute is discovered on ROBUST_SHARE of the sets: `robust_summary(..., pooled=...)`.
+attribute's margin from the V·N codes pooled (metrics.mean_changes of the sets averaged; 0 where they do not
+discover it), and counts it only where the attribute is discovered on ROBUST_SHARE of the sets:
+`robust_summary(..., pooled=...)`.
 
 ROBUST_MARGIN = 0.15, from measurement on the committed quickstart export (evaluation/results/quickstart-heldout.md,
 5 sets of 1000 codes): between sets, a direction's normalised response ã_kj varies with a standard deviation of
@@ -110,9 +111,10 @@ def robust_summary(per_set: list[torch.Tensor], attributes: list[str], margin: f
     attributes discovered with a margin ≥ `margin` on at least `share` of the sets; `weakest_margin` is the smallest
     margin_at_share (see the module docstring).
 
-    With `pooled`, the responses [K, A] of the sets' codes together (validation: see pooled_robustness), an
-    attribute's margin_at_share is its margin there when it is discovered on at least `share` of the sets (else 0),
-    and it is robust when that margin is ≥ `margin`."""
+    With `pooled`, the responses [K, A] of the sets' codes together (validation sets: see the module docstring),
+    an attribute's margin_at_share is its margin there (0 where the pooled codes do not discover it) when it is
+    discovered on at least `share` of the sets (else 0), and it is robust when it is discovered on that many sets
+    with that margin ≥ `margin`; `sets_with_margin` still counts the sets on which its own margin clears `margin`."""
     pairs = [factor_margins(r) for r in per_set]
     margins = torch.stack([m for m, _ in pairs])
     winners = torch.stack([w for _, w in pairs])
@@ -122,15 +124,16 @@ def robust_summary(per_set: list[torch.Tensor], attributes: list[str], margin: f
     for j, name in enumerate(attributes):
         found = ~margins[:, j].isnan()
         clear = int((found & (margins[:, j] >= margin)).sum())
+        enough = int(found.sum()) >= needed
         if pooled_margins is None:
             reached = float(margins[:, j].nan_to_num(0).sort(descending=True).values[needed - 1])
         else:
-            reached = float(pooled_margins[j]) if int(found.sum()) >= needed else 0.0
+            reached = float(pooled_margins[j]) if enough else 0.0
         factors.append({"attribute": name, "share": float(found.float().mean()),
                         "margins": [None if m.isnan() else float(m) for m in margins[:, j]],
                         "directions": [int(w) if w >= 0 else None for w in winners[:, j]],
                         "sets_with_margin": clear, "margin_at_share": reached,
-                        "robust": clear >= needed if pooled is None else reached >= margin})
+                        "robust": clear >= needed if pooled is None else enough and reached >= margin})
     directions = []
     for k in range(len(per_set[0])):
         rows = [normalised(r[k:k + 1])[0] for r in per_set]

@@ -125,6 +125,9 @@ def test_pooled_margins_replace_the_per_set_margins_of_validation_sets():
     assert c["share"] == pytest.approx(0.2) and c["margin_at_share"] == 0.0 and not c["robust"]
     assert summary["robust_n_discovered"] == 1 and summary["weakest_margin"] == 0.0
     assert robust_summary(per_set, NAMES)["factors"][0]["robust"]  # the per-set rule, as for test sets, passes a
+    b_lost = robust_summary(per_set, NAMES, pooled=torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.5, 0.0]]))["factors"][1]
+    assert b_lost["share"] == 1.0 and b_lost["margin_at_share"] == 0.0 and not b_lost["robust"]  # pooled: b not won
+    assert not robust_summary(per_set, NAMES, margin=0.0, pooled=pooled)["factors"][2]["robust"]  # c: too few sets
 
 
 def test_ties_and_silent_directions_are_not_robust():
@@ -171,13 +174,23 @@ def test_heldout_evaluation_of_an_export(tiny_world, tmp_path):
     assert json.dumps(result)  # what a sweep writes to heldout.json
 
 
-def test_recorded_strengths_are_the_calibrated_ones(tiny_world, tmp_path):
-    """A calibrated export's test set at the strengths its manifest records (what a sweep's test tasks use) equals
-    the set with the strengths calibrated again."""
+def test_recorded_strengths_are_the_calibrated_ones(tiny_world, tmp_path, monkeypatch):
+    """A calibrated export's test set at the strengths its manifest records (what a sweep's test tasks use, without
+    calibrating) equals the set with the strengths calibrated again; other networks or calibration options refuse
+    them."""
+    import stylediscover.assessment as assessment
+
     train(tiny_config(tiny_world, steps=2, eval={"every": 2, "grid_strengths": 3, "metrics": {
         "samples": 4, "batch": 4, "calibrate": True, "calibration_samples": 3}}), tmp_path / "run")
     export = tmp_path / "run" / "directions.safetensors"
-    recorded, calibrated = (assess_test_set(export, 2, 4, 1, recorded_strengths=r) for r in (True, False))
+    calibrated = assess_test_set(export, 2, 4, 1)
+    with monkeypatch.context() as m:
+        m.setattr(assessment, "calibrate_scales", lambda *a, **k: pytest.fail("recorded strengths were recalibrated"))
+        recorded = assess_test_set(export, 2, 4, 1, recorded_strengths=True)
+        other_predictor = {"predictor_source": str(tiny_world / "p.safetensors")}
+        for changes in ({"scale": 2.0}, {"calibration_samples": 5}, other_predictor):
+            with pytest.raises(ValueError, match="recorded strengths hold for the export's own"):
+                assess_test_set(export, 2, 4, 1, recorded_strengths=True, **changes)
     assert recorded["scales"] != [1.0, 1.0, 1.0]
     torch.testing.assert_close(torch.tensor(recorded["scales"]), torch.tensor(calibrated["scales"]))
     torch.testing.assert_close(torch.tensor(recorded["responses"]), torch.tensor(calibrated["responses"]))

@@ -46,6 +46,27 @@ def test_only_the_first_thirty_directions_are_summarised():
     assert score(r) == pytest.approx(1.0)
 
 
+def test_changes_and_responses_by_hand():
+    """head_changes in response units and responses_of on hand-made readings: a linear head of range 2, a hue that
+    wraps across 0 (0.95 → 0.05 is +0.1 turn), a 3-class head (total variation of the mean change)."""
+    from stylediscover.predictor import AttributePredictor, Head, PredictorConfig
+
+    heads = [Head(name="size", kind="linear", low=-1.0, high=1.0), Head(name="hue", kind="hue"),
+             Head(name="kind", kind="categorical", classes=("a", "b", "c"))]
+    predictor = AttributePredictor(PredictorConfig(heads=heads))
+    readings = {"plus": {"size": torch.tensor([0.5, 0.1]), "hue": torch.tensor([0.05, 0.30]),
+                         "kind": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])},
+                "minus": {"size": torch.tensor([-0.5, 0.3]), "hue": torch.tensor([0.95, 0.20]),
+                          "kind": torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])}}
+    predictor.read = lambda raw: readings[raw]
+    changes = head_changes(predictor, "plus", "minus")
+    want = torch.tensor([[0.5, 0.2, 0.5, -0.5, 0.0], [-0.1, 0.2, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(changes, want)
+    responses = responses_of(predictor, changes.mean(dim=0))
+    torch.testing.assert_close(responses, torch.tensor([0.2, 0.2, 0.25]))
+    torch.testing.assert_close(head_responses(predictor, "plus", "minus"), responses)
+
+
 def reference_responses(generator, navigator, k_dirs, predictor, cfg, scales):
     """The definition, one direction and one pass of all codes at a time (the code before the batched passes)."""
     z = torch.randn(cfg.samples, generator.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
