@@ -63,7 +63,7 @@ def test_changes_and_responses_by_hand():
     want = torch.tensor([[0.5, 0.2, 0.5, -0.5, 0.0], [-0.1, 0.2, 0.0, 0.0, 0.0]])
     torch.testing.assert_close(changes, want)
     responses = responses_of(predictor, changes.mean(dim=0))
-    torch.testing.assert_close(responses, torch.tensor([0.2, 0.2, 0.25]))
+    torch.testing.assert_close(responses, torch.tensor([0.2, 0.2, 0.5]))  # kind: mean change (0.5, −0.5, 0) of p
     torch.testing.assert_close(head_responses(predictor, "plus", "minus"), responses)
 
 
