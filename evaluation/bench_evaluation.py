@@ -92,7 +92,7 @@ def main() -> None:
         return roofline(generator, predictor)
     directions = load_directions(EXPORT, generator)
     k_dirs = len(directions.deltas)
-    scales = torch.tensor([directions.strength(k) for k in range(k_dirs)])
+    scales = directions.strengths()
     cfg = MetricsConfig.model_validate(directions.manifest["config"]["eval"]["metrics"]
                                        | {"samples": args.samples, "seed": args.seed})
     paths = {"now": attribute_responses} | ({args.before: responses_of_commit(args.before)} if args.before else {})

@@ -21,8 +21,7 @@ from machine import describe  # noqa: E402
 
 from stylediscover.assessment import load_assessed  # noqa: E402
 from stylediscover.heldout import TEST_SAMPLES, factor_margins, heldout_seeds, validation_seeds  # noqa: E402
-from stylediscover.metrics import mean_changes, responses_of  # noqa: E402
-from stylediscover.precision import exact  # noqa: E402
+from stylediscover.metrics import responses_of  # noqa: E402
 
 
 def margins_of(export: Path, test_sets: int) -> tuple[list[str], int, dict[str, torch.Tensor]]:
@@ -33,10 +32,7 @@ def margins_of(export: Path, test_sets: int) -> tuple[list[str], int, dict[str, 
     sets = assessed.directions.manifest["config"]["eval"].get("validation_sets", 1)
 
     def changes(seed: int, samples: int) -> torch.Tensor:
-        with exact():
-            return mean_changes(assessed.generator, assessed.directions.delta, len(assessed.directions.deltas),
-                                assessed.predictor, cfg.model_copy(update={"seed": seed, "samples": samples}),
-                                assessed.scales)
+        return assessed.mean_changes(cfg.model_copy(update={"seed": seed, "samples": samples}))
 
     def margins(per_set: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack([factor_margins(responses_of(assessed.predictor, c))[0] for c in per_set])

@@ -14,7 +14,7 @@ from stylediscover.directions import Directions, direction_entries, load_directi
 from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import Generator, load_generator
 from stylediscover.heldout import TEST_SAMPLES, TEST_SETS, heldout_seeds, robust_summary
-from stylediscover.metrics import MetricsConfig, attribute_responses, calibrate_scales, n_discovered, score
+from stylediscover.metrics import MetricsConfig, calibrate_scales, mean_changes, n_discovered, responses_of, score
 from stylediscover.options import load_options
 from stylediscover.precision import exact
 from stylediscover.predictor import AttributePredictor, load_predictor
@@ -36,11 +36,16 @@ class Assessed:
     def attributes(self) -> list[str]:
         return [h.name for h in self.predictor.config.heads]
 
+    def mean_changes(self, cfg: MetricsConfig) -> torch.Tensor:
+        """Signed mean changes [K, D] (metrics.mean_changes) on the codes `cfg` describes, at the export's
+        strengths."""
+        with exact():
+            return mean_changes(self.generator, self.directions.delta, len(self.directions.deltas), self.predictor,
+                                cfg, self.scales)
+
     def responses(self, cfg: MetricsConfig) -> torch.Tensor:
         """Responses [K, A] on the codes `cfg` describes, at the export's strengths."""
-        with exact():
-            return attribute_responses(self.generator, self.directions.delta, len(self.directions.deltas),
-                                       self.predictor, cfg, self.scales)
+        return responses_of(self.predictor, self.mean_changes(cfg))
 
 
 def load_assessed(directions_path: Path, generator_source: str | None = None, predictor_source: str | None = None,
@@ -64,7 +69,7 @@ def load_assessed(directions_path: Path, generator_source: str | None = None, pr
         k: v for k, v in metric_changes.items() if v is not None}, (), "evaluate options")
     scales = None
     if cfg.calibrate and recorded_strengths:
-        scales = torch.tensor([directions.strength(k) for k in range(len(directions.deltas))], device=device)
+        scales = directions.strengths().to(device)
     elif cfg.calibrate:
         features = load_features(FeatureConfig.model_validate(manifest_cfg["features"]), str(directions_path))
         with exact():

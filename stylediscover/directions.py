@@ -58,6 +58,10 @@ class Directions:
         """Direction k's recommended edit strength: its own from the metrics, else the manifest's median."""
         return self.manifest["directions"][k].get("scale", self.manifest["scale"])
 
+    def strengths(self) -> torch.Tensor:
+        """Every direction's recommended strength, [K] (see strength)."""
+        return torch.tensor([self.strength(k) for k in range(len(self.deltas))])
+
     def edit_delta(self, ws: torch.Tensor, k: int) -> torch.Tensor:
         """The delta [B, L, d] of direction k at its recommended strength, at ws [B, L, d]."""
         return self.strength(k) * self.delta(ws, torch.full((ws.shape[0],), k, dtype=torch.long, device=ws.device))

@@ -100,7 +100,7 @@ class LoadedExport:
         manifest, k_dirs = self.directions.manifest, len(self.directions.deltas)
         if len(manifest["directions"]) != k_dirs:
             raise ValueError(f"{len(manifest['directions'])} entries for {k_dirs} directions")
-        scales = torch.tensor([self.directions.strength(k) for k in range(k_dirs)])
+        scales = self.directions.strengths()
         responses = torch.tensor([e["responses"] for e in manifest["directions"]])
         return direction_entries(responses, self.directions.attention, manifest["attributes"], scales)
 
