@@ -60,7 +60,7 @@ def trial(name: str, seed: int, out: str, device: str, smoke: bool) -> dict:
 
     base = load_spec(HERE.parent / "sweeps" / "quickstart.yaml").base
     study_base = {"steps": 600, "eval.every": 300, "eval.validation_sets": 1, "navigator.attention": "softmax",
-                  "loss.diversity_weight": 0.1}  # the quickstart's base as the study ran it
+                  "loss.diversity_weight": 0.1, "truncation_psi": 1.0}  # the quickstart's base as the study ran it
     changes = study_base | VARIANTS[name] | {"seed": seed, "device": device, "threads": 1}
     if smoke:
         changes |= {"steps": 20, "eval.every": 10, "eval.metrics.samples": 8}
