@@ -29,10 +29,11 @@ from machine import describe  # noqa: E402
 from stylediscover.builtin import resolve_builtin  # noqa: E402
 from stylediscover.generators import load_generator  # noqa: E402
 from stylediscover.heldout import factor_margins, heldout_seeds, validation_seeds  # noqa: E402
-from stylediscover.metrics import codes, head_changes, responses_of  # noqa: E402
+from stylediscover.metrics import MetricsConfig, codes, head_changes, responses_of  # noqa: E402
 from stylediscover.predictor import load_predictor  # noqa: E402
-from stylediscover.shapes.factors import FACTOR_NAMES, SHAPES, sample_factors  # noqa: E402
-from stylediscover.shapes.render import render  # noqa: E402
+from stylediscover.shapes.factors import FACTOR_NAMES, SHAPES  # noqa: E402
+from stylediscover.shapes.quality import generated, read_all  # noqa: E402
+from stylediscover.shapes.render import render_seeded  # noqa: E402
 
 FIT_SEED, FIT_CODES = 4242, 6000
 EVAL_SEED, EVAL_CODES = 777, 1000
@@ -60,15 +61,9 @@ def synthesise(generator, ws: torch.Tensor) -> torch.Tensor:
     return torch.cat([generator.synthesis(part, noise_mode="const") for part in ws.split(CHUNK)])
 
 
-@torch.no_grad()
-def readings(predictor, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    parts = [predictor.read(predictor(chunk)) for chunk in images.split(CHUNK)]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-
-
 def generator_edits(generator, predictor, attributes: list[str]) -> list[str]:
     w_fit = generator.mapping(codes(generator.z_dim, FIT_CODES, FIT_SEED), truncation_psi=0.5)[:, 0]
-    read = readings(predictor, synthesise(generator, w_fit[:, None].repeat(1, generator.num_ws, 1)))
+    read = read_all(predictor, synthesise(generator, w_fit[:, None].repeat(1, generator.num_ws, 1)))
     centred = w_fit - w_fit.mean(dim=0)
     design = torch.cat([centred, torch.ones(len(centred), 1)], dim=1)
 
@@ -98,14 +93,11 @@ def generator_edits(generator, predictor, attributes: list[str]) -> list[str]:
 
 
 def confidence_rows(generator, predictor) -> list[str]:
-    z = codes(generator.z_dim, EVAL_CODES, EVAL_SEED)
-    factors = sample_factors(EVAL_CODES, torch.Generator().manual_seed(EVAL_SEED))
-    sources = {f"generated (ψ {psi})": synthesise(generator, generator.mapping(z, truncation_psi=psi))
-               for psi in (0.5, 1.0)}
-    sources["renders"] = torch.cat([render(part) for part in factors.split(CHUNK)])
+    sources = {f"generated (ψ {psi})": generated(generator, EVAL_CODES, EVAL_SEED, psi) for psi in (0.5, 1.0)}
+    sources["renders"] = render_seeded(EVAL_CODES, EVAL_SEED, generator.resolution)[0]
     rows = []
     for name, images in sources.items():
-        read = readings(predictor, images)
+        read = read_all(predictor, images)
         confidence = read["object_shape"].max(dim=1).values
         quartile = read["object_scale"].argsort().argsort() * 4 // len(confidence)
         cells = []
@@ -124,8 +116,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scale-entanglement.md")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    metrics_seed = MetricsConfig().seed
     for seed in (FIT_SEED, EVAL_SEED):
-        if seed in validation_seeds(12345, 20) or seed in heldout_seeds(12345, 20):
+        if seed in validation_seeds(metrics_seed, 20) or seed in heldout_seeds(metrics_seed, 20):
             raise SystemExit(f"seed {seed} is one of the metrics' validation or test seeds")
     generator = load_generator("builtin:shapes").eval()
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor")).eval()
