@@ -27,12 +27,12 @@ sys.path.insert(0, str(HERE))
 from machine import describe  # noqa: E402
 
 from stylediscover.builtin import resolve_builtin  # noqa: E402
+from stylediscover.gan_quality import generated, read_all  # noqa: E402
 from stylediscover.generators import load_generator  # noqa: E402
 from stylediscover.heldout import factor_margins, heldout_seeds, validation_seeds  # noqa: E402
 from stylediscover.metrics import MetricsConfig, codes, head_changes, responses_of  # noqa: E402
 from stylediscover.predictor import load_predictor  # noqa: E402
 from stylediscover.shapes.factors import FACTOR_NAMES, SHAPES  # noqa: E402
-from stylediscover.shapes.quality import generated, read_all  # noqa: E402
 from stylediscover.shapes.render import render_seeded  # noqa: E402
 
 FIT_SEED, FIT_CODES = 4242, 6000

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from stylediscover.builtin import DEFAULT
+from stylediscover.domain_cli import domain_groups
 from stylediscover.errors import friendly_errors as _friendly_errors
 from stylediscover.explore.cli import explore
 from stylediscover.options import load_options, parse_overrides, read_yaml_mapping
@@ -39,6 +41,8 @@ def main() -> None:
 
 
 main.add_command(explore)
+for _group in domain_groups():
+    main.add_command(_group)
 
 
 @main.group()
@@ -54,11 +58,12 @@ def generators_list() -> None:
     Example:
       stylediscover generators list
     """
-    from stylediscover.builtin import WEIGHTS
+    from stylediscover.domains import NAMES, weights_dir
     from stylediscover.generators.registry import KNOWN_CHECKPOINTS, cache_dir
 
-    for domain, folder in WEIGHTS.items():
-        click.echo(f"{'builtin:' + domain:<12} {'':>5}   shipped, offline   {folder / 'generator.safetensors'}")
+    for domain in NAMES:
+        path = weights_dir(domain) / "generator.safetensors"
+        click.echo(f"{'builtin:' + domain:<12} {'':>5}   shipped, offline   {path}")
     for entry in KNOWN_CHECKPOINTS.values():
         cached = "cached" if (cache_dir() / entry.filename).exists() else "not cached"
         click.echo(f"{entry.name:<12} {entry.resolution:>5}px  {entry.format:<14} {cached:<10}  {entry.description}")
@@ -124,74 +129,6 @@ def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode
                    class_index=class_index)
     out.with_suffix(".json").write_text(json.dumps(options, indent=2) + "\n")
     click.echo(f"wrote {out} ({len(seed_list)} images, {generator.resolution}px)")
-
-
-@main.group()
-def shapes() -> None:
-    """The embedded offline domain: renders, its StyleGAN2 and its attribute predictor."""
-
-
-@shapes.command("render")
-@click.option("--n", "count", type=int, default=64, show_default=True, help="Number of renders.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resolution", type=int, default=32, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG grid.")
-def shapes_render(count: int, seed: int, resolution: int, out: Path) -> None:
-    """Writes a grid of renders with their factors (JSON beside the PNG).
-
-    \b
-    Example:
-      stylediscover shapes render --n 64 --out renders.png
-    """
-    from stylediscover.imaging import grid, save_png
-    from stylediscover.shapes.factors import FACTOR_NAMES
-    from stylediscover.shapes.render import render_seeded
-
-    images, factors = render_seeded(count, seed, resolution)
-    save_png(grid(images), out)
-    rows = [dict(zip(FACTOR_NAMES, map(float, row))) for row in factors]
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-    click.echo(f"wrote {out}")
-
-
-@shapes.command("train-generator")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run directory; an existing checkpoint there is resumed.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
-@_friendly_errors
-def shapes_train_generator(run_dir: Path, overrides: tuple[str, ...]) -> None:
-    """Trains (or resumes) the shapes StyleGAN2; writes generator/discriminator.safetensors into RUN_DIR.
-
-    \b
-    Example (the shipped model's command):
-      stylediscover shapes train-generator --run-dir runs/shapes-gan
-      stylediscover shapes train-generator --run-dir runs/try --set steps=2000 --set r1_gamma=0.1
-    """
-    from stylediscover.shapes.train_gan import GanTrainConfig, train
-
-    options = run_dir / "options.json"
-    base = json.loads(options.read_text()) if options.exists() else {}
-    cfg = load_options(GanTrainConfig, base, overrides, str(options) if options.exists() else "--set")
-    train(cfg, run_dir)
-
-
-@shapes.command("train-predictor")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output .safetensors; held-out metrics go to the .json beside it.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
-@_friendly_errors
-def shapes_train_predictor(out: Path, overrides: tuple[str, ...]) -> None:
-    """Trains the attribute predictor on renders and reports held-out R² and shape accuracy.
-
-    \b
-    Example (the shipped predictor's command):
-      stylediscover shapes train-predictor --out stylediscover/shapes/weights/predictor.safetensors
-    """
-    from stylediscover.shapes.train_predictor import PredictorTrainConfig, train_predictor
-
-    metrics = train_predictor(load_options(PredictorTrainConfig, {}, overrides, "--set"), out)
-    for name, value in metrics.items():
-        click.echo(f"{name:<28} {value:.4f}")
 
 
 @main.command()
@@ -319,32 +256,6 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     counts = {q: sum(e["quality"] == q for e in entries) for q in ("clean", "entangled", "inactive")}
     click.echo(f"wrote {out}: {counts['clean']} clean, {counts['entangled']} entangled, "
                f"{counts['inactive']} inactive directions")
-
-
-@shapes.command("quality-report")
-@click.option("--generator", "source", default="builtin:shapes", show_default=True)
-@click.option("--predictor", "predictor_source", default="builtin:shapes", show_default=True)
-@click.option("--n", "count", type=int, default=2000, show_default=True)
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@_friendly_errors
-def shapes_quality_report(source: str, predictor_source: str, count: int, out_dir: Path) -> None:
-    """Compares generated samples with renders through the predictor (spreads, shapes, confidence).
-
-    \b
-    Example:
-      stylediscover shapes quality-report --out-dir evaluation/results/shapes-quality
-    """
-    from stylediscover.builtin import resolve_builtin
-    from stylediscover.generators import load_generator
-    from stylediscover.predictor import load_predictor
-    from stylediscover.shapes.quality import quality_report
-
-    command = f"stylediscover shapes quality-report --generator {source} --n {count} --out-dir {out_dir}"
-    report = quality_report(load_generator(source), load_predictor(resolve_builtin(predictor_source, "predictor")),
-                            out_dir, count, command=command)
-    for row in report["checks"]:
-        click.echo(f"{row['check']:<34} {row['generated']:8.4f} {row['renders']:8.4f}  {'ok' if row['ok'] else 'NO'}")
-    click.echo(f"{'PASSED' if report['passed'] else 'NOT PASSED'}: {out_dir / 'report.md'}")
 
 
 @main.group()
@@ -566,12 +477,12 @@ def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
 
 @main.command()
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--generator", "source", default="builtin:shapes", show_default=True)
+@click.option("--generator", "source", default=DEFAULT, show_default=True)
 @click.option("--features", "feature_name", default="discriminator", show_default=True,
               type=click.Choice(["discriminator", "alexnet", "vgg16", "lpips-alex", "lpips-vgg"]))
 @click.option("--features-weights", default=None,
-              help="Weights of the feature network: a path or builtin:shapes (default: builtin:shapes for the "
-                   "discriminator, torchvision's ImageNet weights otherwise).")
+              help="Weights of the feature network: a path or builtin:<domain> (default: a built-in generator's own "
+                   "discriminator, torchvision's ImageNet weights for the backbones).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--class", "class_index", type=int, default=None, help="Class of a conditional generator.")
@@ -589,6 +500,7 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
     """
     import torch
 
+    from stylediscover.builtin import discriminator_for
     from stylediscover.edit import ProjectionConfig, load_image, save_latent
     from stylediscover.edit import project as run_projection
     from stylediscover.features import FeatureConfig, load_features
@@ -599,7 +511,8 @@ def project(image: Path, source: str, feature_name: str, features_weights: str, 
     check_outputs([out, out.with_suffix(".png")], force)
     generator = load_generator(source, class_index)
     target = load_image(image, generator.resolution)
-    features = load_features(FeatureConfig(name=feature_name, weights=features_weights), "--features")
+    weights = discriminator_for(source, features_weights) if feature_name == "discriminator" else features_weights
+    features = load_features(FeatureConfig(name=feature_name, weights=weights), "--features")
     result = run_projection(generator, features, target, ProjectionConfig(steps=steps, seed=seed))
     save_latent(out, result, str(image))
     save_png(grid(torch.cat([target, result["image"]]), cols=2), out.with_suffix(".png"))

@@ -5,6 +5,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stylediscover.builtin import DEFAULT, discriminator_for
 from stylediscover.features import FeatureConfig
 from stylediscover.heldout import MAX_VALIDATION_SETS
 from stylediscover.losses import LossConfig
@@ -35,8 +36,8 @@ class EvalConfig(BaseModel):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    generator: str = "builtin:shapes"
-    predictor: str = "builtin:shapes"
+    generator: str = DEFAULT
+    predictor: str = DEFAULT
     features: FeatureConfig = FeatureConfig()
     navigator: NavigatorConfig = NavigatorConfig(num_directions=10, pca_dim=64)
     class_index: int | None = Field(None, ge=0, description="the class a conditional generator is trained and "
@@ -77,4 +78,6 @@ class TrainConfig(BaseModel):
             raise ValueError(f"batch must be even, got {self.batch}")
         if (self.navigator.direction == "fixed") != (self.fixed_directions is not None):
             raise ValueError("fixed_directions is required exactly when navigator.direction is 'fixed'")
+        if self.features.name == "discriminator":
+            self.features.weights = discriminator_for(self.generator, self.features.weights)
         return self

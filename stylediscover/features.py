@@ -2,7 +2,7 @@
 
 Names (`FeatureConfig.name`):
   discriminator  the block outputs of a StyleGAN2 discriminator (`weights`: a native discriminator
-                 file, or `builtin:shapes` — the embedded domain's, the default; the offline default network);
+                 file, or `builtin:<domain>` — an embedded domain's; the offline default network);
                  `input_map: true` prepends its full-resolution fromrgb map
   alexnet        AlexNet relu1..relu5, LPIPS-style slices, ImageNet weights from torchvision
   vgg16          VGG16 relu1_2..relu5_3, LPIPS-style slices
@@ -40,7 +40,8 @@ class FeatureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["discriminator", "alexnet", "vgg16", "lpips-alex", "lpips-vgg"] = "discriminator"
-    weights: str | None = Field(None, description="discriminator: file or builtin:<domain> (None: builtin:shapes); "
+    weights: str | None = Field(None, description="discriminator: file or builtin:<domain> (None: the default "
+                                "domain's); "
                                 "backbones: state-dict path, 'random', or None for torchvision's ImageNet weights")
     input_resolution: int | None = None
     layers: list[int] | None = None
@@ -137,10 +138,10 @@ def lpips_channel_weights(net: str) -> list[torch.Tensor]:
 def load_features(cfg: FeatureConfig, source: str = "config") -> FeatureNetwork:
     """The frozen feature network described by cfg; errors name `source` and the field."""
     if cfg.name == "discriminator":
-        from stylediscover.builtin import resolve_builtin
+        from stylediscover.builtin import DEFAULT, resolve_builtin
         from stylediscover.generators.native import load_discriminator
 
-        net = DiscriminatorFeatures(load_discriminator(resolve_builtin(cfg.weights or "builtin:shapes",
+        net = DiscriminatorFeatures(load_discriminator(resolve_builtin(cfg.weights or DEFAULT,
                                                                        "discriminator")), cfg.input_map)
     elif cfg.name in BACKBONES:
         net = SliceFeatures(_backbone(cfg.name, cfg.weights, source), BACKBONES[cfg.name][2],

@@ -1,5 +1,5 @@
 """Image tensors to pictures and files, through torchvision: [-1, 1] float tensors [B, C, H, W] to grids (float
-[C, H, W] in [0, 1]), PNG files, and PNG bytes for pages."""
+[C, H, W] in [0, 1]), PNG files, and PNG bytes for pages; HSV colours for the domains' renderers."""
 
 import base64
 import io
@@ -12,6 +12,12 @@ from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from stylediscover.outputs import atomic_path
+
+
+def hsv_to_rgb(h: torch.Tensor, s: float, v: torch.Tensor) -> torch.Tensor:
+    """Hue h [...] in turns, saturation s, value v [...] → RGB [..., 3] in [0, 1]."""
+    k = torch.stack([(5 + 6 * h) % 6, (3 + 6 * h) % 6, (1 + 6 * h) % 6], dim=-1)
+    return v.unsqueeze(-1) * (1 - s * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
 
 
 def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> torch.Tensor:

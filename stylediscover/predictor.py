@@ -72,13 +72,17 @@ class AttributePredictor(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(features, config.hidden), nn.ReLU())
         self.out = nn.Linear(config.hidden, sum(h.width for h in config.heads))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """images [B, 3, H, W] in [-1, 1] → the heads' shared input [B, hidden] (after its ReLU)."""
         r = self.config.input_resolution
         if images.shape[-1] != r:
             images = F.interpolate(images, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
         if self.config.backbone == "resnet50":
             images = ((images + 1) / 2 - self.mean) / self.std
-        return self.out(self.fc(self.trunk(images)))
+        return self.fc(self.trunk(images))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(images))
 
     def split(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw outputs [B, W] → per-head slices."""

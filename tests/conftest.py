@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from stylediscover.config import TrainConfig
+from stylediscover.domain_predictor import heads
 from stylediscover.generators import Generator, GeneratorConfig, save_native
 from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
 from stylediscover.predictor import AttributePredictor, PredictorConfig, save_predictor
-from stylediscover.shapes.train_predictor import shapes_heads
+from stylediscover.shapes.factors import FACTORS
 
 LAYOUTS = Path(__file__).parent / "layouts"
 
@@ -43,7 +44,7 @@ def write_tiny_world(root: Path) -> Path:
     save_native(g, root / "g.safetensors")
     save_native(Discriminator(DiscriminatorConfig(resolution=16, channels={16: 8, 8: 16, 4: 16})),
                 root / "d.safetensors")
-    save_predictor(AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=16, channels=(8, 8, 8),
+    save_predictor(AttributePredictor(PredictorConfig(heads=heads(FACTORS), input_resolution=16, channels=(8, 8, 8),
                                                       hidden=16)).eval(), root / "p.safetensors")
     return root
 

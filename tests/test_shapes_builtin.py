@@ -3,23 +3,24 @@
 import pytest
 
 from stylediscover.builtin import resolve_builtin
+from stylediscover.domain_predictor import evaluate
 from stylediscover.errors import InputError
 from stylediscover.predictor import load_predictor
+from stylediscover.shapes.factors import FACTORS
 from stylediscover.shapes.render import render_seeded
-from stylediscover.shapes.train_predictor import evaluate
 
 
 def test_shipped_predictor_on_fresh_held_out_renders():
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor"))
     images, factors = render_seeded(600, seed=2026)
-    quality = evaluate(predictor, images, factors)
+    quality = evaluate(predictor, FACTORS, images, factors)
     for name, value in quality.items():
         assert value >= (0.98 if name.endswith("accuracy") else 0.95), (name, value)
 
 
 def test_unknown_builtin_is_named():
-    with pytest.raises(InputError, match="builtin:faces: unknown built-in; known: builtin:shapes"):
-        resolve_builtin("builtin:faces", "generator")
+    with pytest.raises(InputError, match="builtin:cars: unknown built-in; known: builtin:shapes, builtin:faces"):
+        resolve_builtin("builtin:cars", "generator")
 
 
 def test_shipped_generator_and_discriminator_load_and_run():

@@ -14,20 +14,10 @@ Every factor is sampled independently and uniformly:
 Hues are compared on the circle (a predictor regresses cos/sin of 2π·hue).
 """
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 
-
-@dataclass(frozen=True)
-class Factor:
-    name: str
-    kind: Literal["hue", "linear", "categorical"]
-    low: float = 0.0
-    high: float = 1.0
-    classes: tuple[str, ...] = ()
-
+from stylediscover.factors import Factor
+from stylediscover.factors import sample_factors as _sample
 
 SHAPES = ("cube", "cylinder", "sphere", "cone")
 FACTORS = (
@@ -43,11 +33,4 @@ FACTOR_NAMES = tuple(f.name for f in FACTORS)
 
 def sample_factors(n: int, generator: torch.Generator) -> torch.Tensor:
     """n independent draws, [n, len(FACTORS)] float32 (object_shape holds the class index)."""
-    u = torch.rand(n, len(FACTORS), generator=generator)
-    out = torch.empty_like(u)
-    for i, f in enumerate(FACTORS):
-        if f.kind == "categorical":
-            out[:, i] = torch.floor(u[:, i] * len(f.classes)).clamp(max=len(f.classes) - 1)
-        else:
-            out[:, i] = f.low + (f.high - f.low) * u[:, i]
-    return out
+    return _sample(FACTORS, n, generator)

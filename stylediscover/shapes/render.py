@@ -10,18 +10,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from stylediscover.imaging import hsv_to_rgb
 from stylediscover.shapes.factors import FACTOR_NAMES, sample_factors
 
 HORIZON = 0.55
 FLOOR_LINE = 0.86
 SUPERSAMPLE = 4
 LIGHT = (-0.5, -0.6)
-
-
-def hsv_to_rgb(h: torch.Tensor, s: float, v: torch.Tensor) -> torch.Tensor:
-    """Hue h [...] in turns, saturation s, value v [...] → RGB [..., 3] in [0, 1]."""
-    k = torch.stack([(5 + 6 * h) % 6, (3 + 6 * h) % 6, (1 + 6 * h) % 6], dim=-1)
-    return v.unsqueeze(-1) * (1 - s * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
 
 
 def _ellipse(x: torch.Tensor, y: torch.Tensor, cx, cy, rx, ry) -> torch.Tensor:

@@ -19,8 +19,9 @@ from urllib.request import url2pathname
 
 import torch
 
-from stylediscover.builtin import PREFIX, Kind, resolve_builtin
+from stylediscover.builtin import DEFAULT, PREFIX, Kind, resolve_builtin
 from stylediscover.config import TrainConfig
+from stylediscover.domains import NAMES
 from stylediscover.errors import InputError
 from stylediscover.generators.registry import KNOWN_CHECKPOINTS
 from stylediscover.sweep.spec import Choice, SweepSpec, trial_config
@@ -71,7 +72,7 @@ def _check_weights(cfg: TrainConfig, source: str | Path, field: str | None) -> N
     _check_file(cfg.predictor, "predictor", source, field or "base.predictor")
     weights = cfg.features.weights
     if cfg.features.name == "discriminator":
-        _check_file(weights or f"{PREFIX}shapes", "discriminator", source, field or "base.features.weights")
+        _check_file(weights or DEFAULT, "discriminator", source, field or "base.features.weights")
     elif weights not in (None, "random"):
         _check_file(weights, None, source, field or "base.features.weights")
 
@@ -87,7 +88,7 @@ def _check_file(name: str, kind: Kind | None, source: str | Path, field: str) ->
     path = Path(name)
     if not path.is_absolute():
         allowed = ([f"a known generator ({', '.join(KNOWN_CHECKPOINTS)})"] if kind == "generator" else []) + (
-            [f"a built-in ({PREFIX}shapes)"] if kind else []) + ["an absolute path"]
+            [f"a built-in ({', '.join(PREFIX + n for n in NAMES)})"] if kind else []) + ["an absolute path"]
         raise InputError(source, f"{name!r} is not {' or '.join(allowed)} (trials run in their own folders, where "
                          "relative paths lead nowhere)", field)
     if not path.is_file():

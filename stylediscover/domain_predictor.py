@@ -1,23 +1,24 @@
-"""Trains the attribute predictor of the embedded domain on renders with their true factors.
+"""Trains an embedded domain's attribute predictor on renders with their true factors.
 
-Losses: MSE on linear factors (normalised to their range) and on (cos, sin) of hues, cross-entropy
-on the shape. Held-out quality: R² per continuous factor (hues: R² of cos and sin, the lower of
-the two) and shape accuracy, on a fresh batch of renders never used in training.
+Losses: MSE on linear factors (normalised to their range) and on (cos, sin) of hues, cross-entropy on
+categorical ones. Held-out quality: R² per continuous factor (hues: R² of cos and sin, the lower of the
+two) and accuracy per categorical factor, on a fresh set of renders never used in training.
 """
 
 import json
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
+from stylediscover.domains import NAMES, Domain, get_domain
+from stylediscover.factors import Factor
 from stylediscover.predictor import AttributePredictor, Head, PredictorConfig, save_predictor
 from stylediscover.predictor_training import fit
-from stylediscover.shapes.factors import FACTORS
-from stylediscover.shapes.render import render_seeded
 
 HELD_OUT_SEED = 999_999
 
@@ -25,7 +26,9 @@ HELD_OUT_SEED = 999_999
 class PredictorTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    domain: Literal[NAMES] = "shapes"
     resolution: int = 32
+    channels: tuple[int, ...] = Field((32, 64, 128, 128), description="the small CNN's conv widths")
     train_images: int = Field(40_000, ge=256)
     epochs: int = Field(12, ge=1)
     batch: int = 128
@@ -35,15 +38,16 @@ class PredictorTrainConfig(BaseModel):
     held_out: int = 4000
 
 
-def shapes_heads() -> list[Head]:
-    return [Head(name=f.name, kind=f.kind, low=f.low, high=f.high, classes=f.classes) for f in FACTORS]
+def heads(factors: tuple[Factor, ...]) -> list[Head]:
+    """One predictor head per factor, of the factor's kind and range."""
+    return [Head(name=f.name, kind=f.kind, low=f.low, high=f.high, classes=f.classes) for f in factors]
 
 
-def targets(factors: torch.Tensor) -> dict[str, torch.Tensor]:
-    """True factors [B, 6] → per-head training targets (linear scaled to [0, 1], hues as cos/sin, class index)."""
+def targets(factors: tuple[Factor, ...], values: torch.Tensor) -> dict[str, torch.Tensor]:
+    """True factors [B, F] → per-head training targets (linear scaled to [0, 1], hues as cos/sin, class index)."""
     out = {}
-    for i, f in enumerate(FACTORS):
-        v = factors[:, i]
+    for i, f in enumerate(factors):
+        v = values[:, i]
         if f.kind == "hue":
             out[f.name] = torch.stack([torch.cos(2 * math.pi * v), torch.sin(2 * math.pi * v)], dim=1)
         elif f.kind == "linear":
@@ -53,10 +57,11 @@ def targets(factors: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-def loss_fn(model: AttributePredictor, raw: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-    parts, goal = model.split(raw), targets(factors)
+def loss_fn(model: AttributePredictor, factors: tuple[Factor, ...], raw: torch.Tensor,
+            values: torch.Tensor) -> torch.Tensor:
+    parts, goal = model.split(raw), targets(factors, values)
     total = raw.new_zeros([])
-    for f in FACTORS:
+    for f in factors:
         if f.kind == "categorical":
             total = total + F.cross_entropy(parts[f.name], goal[f.name])
         else:
@@ -69,13 +74,14 @@ def r2(pred: torch.Tensor, true: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: AttributePredictor, images: torch.Tensor, factors: torch.Tensor) -> dict[str, float]:
-    """Held-out quality: {'<factor>_r2': ..., 'object_shape_accuracy': ...}."""
+def evaluate(model: AttributePredictor, factors: tuple[Factor, ...], images: torch.Tensor,
+             values: torch.Tensor) -> dict[str, float]:
+    """Held-out quality: {'<factor>_r2': ...} for continuous factors, {'<factor>_accuracy': ...} for categorical."""
     model.eval()
     raw = torch.cat([model(chunk) for chunk in images.split(500)])
-    parts, goal = model.split(raw), targets(factors)
+    parts, goal = model.split(raw), targets(factors, values)
     out = {}
-    for f in FACTORS:
+    for f in factors:
         if f.kind == "categorical":
             out[f"{f.name}_accuracy"] = (parts[f.name].argmax(1) == goal[f.name]).float().mean().item()
         elif f.kind == "hue":
@@ -90,12 +96,14 @@ def train_predictor(cfg: PredictorTrainConfig, out: Path) -> dict[str, float]:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    images, factors = render_seeded(cfg.train_images, cfg.seed, cfg.resolution)
-    test_images, test_factors = render_seeded(cfg.held_out, HELD_OUT_SEED, cfg.resolution)
-    model = AttributePredictor(PredictorConfig(heads=shapes_heads(), input_resolution=cfg.resolution))
-    fit(model, images, lambda raw, idx: loss_fn(model, raw, factors[idx]), cfg.epochs, cfg.batch, cfg.lr,
-        "shapes predictor")
-    metrics = evaluate(model, test_images, test_factors)
+    domain: Domain = get_domain(cfg.domain)
+    images, values = domain.render_seeded(cfg.train_images, cfg.seed, cfg.resolution)
+    test_images, test_values = domain.render_seeded(cfg.held_out, HELD_OUT_SEED, cfg.resolution)
+    model = AttributePredictor(PredictorConfig(heads=heads(domain.factors), input_resolution=cfg.resolution,
+                                               channels=cfg.channels))
+    fit(model, images, lambda raw, idx: loss_fn(model, domain.factors, raw, values[idx]), cfg.epochs, cfg.batch,
+        cfg.lr, f"{domain.name} predictor")
+    metrics = evaluate(model, domain.factors, test_images, test_values)
     save_predictor(model, out)
     report = {"options": cfg.model_dump(), "held_out": metrics, "wall_s": round(time.perf_counter() - start, 1)}
     Path(out).with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

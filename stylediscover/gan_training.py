@@ -1,4 +1,4 @@
-"""Trains this project's StyleGAN2 on rendered shapes: non-saturating logistic loss, lazy R1, EMA of G,
+"""Trains this project's StyleGAN2 on an embedded domain's renders: non-saturating logistic loss, lazy R1, EMA of G,
 style mixing. Checkpoints atomically every `checkpoint_every` steps and resumes bit-identically
 (model, optimiser and RNG states; the data of step t is rendered from seed (seed, t)).
 
@@ -10,24 +10,25 @@ discriminator.safetensors).
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
+from stylediscover.domains import NAMES, get_domain
 from stylediscover.generators.discriminator import Discriminator, DiscriminatorConfig
 from stylediscover.generators.native import save_native
 from stylediscover.generators.network import Generator, GeneratorConfig
 from stylediscover.imaging import grid, save_png
-from stylediscover.shapes.factors import sample_factors
-from stylediscover.shapes.render import render
 from stylediscover.weights import save_atomically
 
 
 class GanTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    domain: Literal[NAMES] = "shapes"
     resolution: int = 32
     z_dim: int = 128
     w_dim: int = 128
@@ -63,7 +64,8 @@ def _networks(cfg: GanTrainConfig) -> tuple[Generator, Discriminator, Generator]
 def real_batch(cfg: GanTrainConfig, step: int) -> torch.Tensor:
     """Renders of step `step`: [batch, 3, R, R], deterministic from (seed, step)."""
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-    return render(sample_factors(cfg.batch, gen), cfg.resolution)
+    domain = get_domain(cfg.domain)
+    return domain.render(domain.sample(cfg.batch, gen), cfg.resolution)
 
 
 def mixed_ws(G: Generator, z: torch.Tensor, prob: float) -> torch.Tensor:
@@ -133,7 +135,7 @@ def train(cfg: GanTrainConfig, run_dir: Path) -> Path:
     log = open(run_dir / "log.jsonl", "a")
     G.train()
     D.train()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="shapes GAN", unit="step")
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"{cfg.domain} GAN", unit="step")
     t_last = time.perf_counter()
     for step in bar:
         opt_d.zero_grad(set_to_none=True)
