@@ -1,13 +1,15 @@
 """Navigator training speed: seconds per step and peak memory, binary and prototype variants.
 
-Usage: python evaluation/bench_navigator.py [--steps 5] [--threads 2] [--setting reference|shapes|all]
+Usage: python evaluation/bench_navigator.py [--steps 5] [--threads 2] [--setting reference|shapes|faces|all]
                                            [--micro-batch 64 0]
 Settings:
   reference  the paper-like reference of issue 4, for comparison with the authors' code: a random-init
              64 px generator (z = w = 512, channel base 8192, max 256, 8 mapping layers, fp32), K = 30,
              `pca` directions n = 100, `softmax` attention with Gaussian smoothing 3, λ_div 0.1, 2
              style-mixing groups, batch 8, AlexNet slices with random weights.
-  shapes     the embedded domain's shipped generator with its discriminator features (configs/shapes-*.yaml).
+  shapes     the embedded domain's shipped generator with its discriminator features (configs/shapes-binary.yaml).
+  faces      the faces domain's shipped 64 px generator with its discriminator features and their 64 px input
+             map, K = 20 (configs/faces-binary.yaml).
 Each setting runs once per micro-batch size (images per synthesis + feature pass; 64 = the whole step in one
 pass, as before micro-batching; 0 = the automatic default). Each configuration runs in a fresh subprocess so
 peak RSS is its own. Writes evaluation/results/navigator_speed.md.
@@ -76,9 +78,9 @@ def measure(setting: str, variant: str, steps: int, threads: int, micro_batch: i
     else:
         import yaml
 
-        cfg = TrainConfig.model_validate(yaml.safe_load((HERE.parent / "configs" / "shapes-binary.yaml").read_text())
-                                         | {"loss": {"variant": variant, "diversity_weight": 0.1}, "threads": threads,
-                                            "micro_batch": micro_batch})
+        config = yaml.safe_load((HERE.parent / "configs" / f"{setting}-binary.yaml").read_text())
+        cfg = TrainConfig.model_validate(config | {"loss": {"variant": variant, "diversity_weight": 0.1},
+                                                   "threads": threads, "micro_batch": micro_batch})
     _, step = build(cfg)
     step()
     start = time.perf_counter()
@@ -93,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--setting", choices=["reference", "shapes", "all"], default="all")
+    parser.add_argument("--setting", choices=["reference", "shapes", "faces", "all"], default="all")
     parser.add_argument("--micro-batch", type=int, nargs="+", default=[64, 0])
     parser.add_argument("--one", nargs=3, metavar=("SETTING", "VARIANT", "MICRO_BATCH"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "navigator_speed.md")
@@ -104,7 +106,7 @@ def main() -> None:
         return
     from machine import describe
 
-    settings = ["reference", "shapes"] if args.setting == "all" else [args.setting]
+    settings = ["reference", "shapes", "faces"] if args.setting == "all" else [args.setting]
     rows = []
     for setting in settings:
         for variant in ("binary", "prototype"):

@@ -258,7 +258,7 @@ CASES = [
     pytest.param(setting("base.generator", "ffhq9999"), [], "base.generator", "not a known generator",
                  id="generator-unknown-name"),
     pytest.param(generator_folder, [], "base.generator", "is a directory", id="generator-directory"),
-    pytest.param(setting("base.generator", "builtin:faces"), [], "base.generator", "unknown built-in",
+    pytest.param(setting("base.generator", "builtin:cars"), [], "base.generator", "unknown built-in",
                  id="generator-unknown-builtin"),
     pytest.param(setting("base.predictor", "/nonexistent/p.safetensors"), [], "base.predictor", "no such file",
                  id="predictor-missing"),
