@@ -21,6 +21,7 @@ Quality of a direction, from its attribute responses a_k (QUALITY_THRESHOLDS):
 GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last inclusive).
 """
 
+import io
 import json
 import math
 from collections.abc import Mapping
@@ -28,15 +29,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import safetensors.torch
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from stylediscover.errors import InputError
+from stylediscover.manifest import FORMAT, read_manifest
 from stylediscover.navigator import Navigator, NavigatorConfig
 from stylediscover.outputs import atomic_path
+from stylediscover.safe_files import read_bytes
+from stylediscover.safe_tensors import Header, read_header, require_finite, require_floats
 
-FORMAT = "stylediscover.directions/1"
+MAX_DIRECTIONS_BYTES = 1 << 30
+MAX_HEADER_BYTES = 1 << 20
+MAX_TENSORS = 64
 LAYER_RANGE_FRACTION = 0.5
 QUALITY_THRESHOLDS = {"inactive_below": 0.02, "clean_margin": 2.0}
 QUALITY_ORDER = ("clean", "entangled", "inactive")
@@ -187,42 +194,75 @@ def export_directions(path: Path, navigator, generator, generator_info: dict, co
 def record_heldout(manifest_path: Path, block: dict) -> None:
     """Adds (or replaces) the manifest's `heldout` block (heldout.heldout_block of a held-out evaluation), replacing
     the file whole (a sweep's explorer may be reading it meanwhile)."""
-    manifest = json.loads(Path(manifest_path).read_text())
+    _, manifest = read_manifest(Path(manifest_path))
     manifest["heldout"] = block
     with atomic_path(Path(manifest_path)) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def _checked_shapes(path: Path, header: Header, k_dirs: int, num_ws: int, w_dim: int) -> None:
+    """Refuses a directions file whose tensors are missing, of a non-float type or not [K, L, d], [K, L], [K, d]."""
+    want = {"deltas": (k_dirs, num_ws, w_dim), "attention": (k_dirs, num_ws), "directions": (k_dirs, w_dim)}
+    extra = [k for k in header.tensors if k not in want and not k.startswith("navigator.")]
+    if extra:
+        raise InputError(path, f"unexpected tensors {extra[:3]}")
+    for name, shape in want.items():
+        if name not in header.tensors:
+            raise InputError(path, "missing from the directions file", name)
+        if header.tensors[name].shape != shape:
+            raise InputError(path, f"shape {list(header.tensors[name].shape)}, the manifest and generator need "
+                             f"{list(shape)} (K × num_ws × w_dim = {k_dirs} × {num_ws} × {w_dim})", name)
+    require_floats(header, path)
+
+
+def _navigator(path: Path, config: NavigatorConfig, num_ws: int, w_dim: int, header: Header,
+               state: dict[str, torch.Tensor]) -> Navigator:
+    """The input-dependent navigator of an export, its architecture checked against the file's tensors on the meta
+    device (which allocates nothing) before it is built."""
+    with torch.device("meta"):
+        basis = torch.empty(w_dim, config.pca_dim) if config.direction == "pca" else torch.empty(
+            config.num_directions, w_dim)
+        try:
+            expected = {k: tuple(v.shape) for k, v in Navigator(config, num_ws, w_dim, basis).state_dict().items()}
+        except ValueError as exc:
+            raise InputError(path.with_suffix(".json"), str(exc), "config.navigator") from None
+    have = {k[len("navigator."):]: info.shape for k, info in header.tensors.items() if k.startswith("navigator.")}
+    if have != expected:
+        wrong = sorted(k for k in expected.keys() | have.keys() if have.get(k) != expected.get(k))
+        raise InputError(path, f"navigator weights do not match config.navigator: {wrong[:3]} (file "
+                         f"{[have.get(k) for k in wrong[:3]]}, config {[expected.get(k) for k in wrong[:3]]})")
+    navigator = Navigator(config, num_ws, w_dim, state.get("basis", state.get("u")))
+    navigator.load_state_dict(state)
+    return navigator.requires_grad_(False)
+
+
 def load_directions(path: Path, generator=None) -> Directions:
-    """Reads an export; with `generator`, checks num_ws and w_dim match it."""
+    """Reads an export: its manifest validated (manifest.Manifest), the directions file's header checked against
+    the manifest and, with `generator`, against its num_ws and w_dim, all before any tensor is read; non-finite or
+    non-float tensors are refused."""
     path = Path(path)
-    manifest_path = path.with_suffix(".json")
+    model, manifest = read_manifest(path.with_suffix(".json"))
+    k_dirs, num_ws, w_dim = len(model.directions), model.generator.num_ws, model.generator.w_dim
+    if generator is not None and (generator.num_ws, generator.w_dim) != (num_ws, w_dim):
+        raise InputError(path, f"directions are for num_ws × w_dim = {num_ws} × {w_dim}, the generator has "
+                         f"{generator.num_ws} × {generator.w_dim}", "deltas")
+    data = read_bytes(path, MAX_DIRECTIONS_BYTES, "directions file")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except FileNotFoundError:
-        raise InputError(manifest_path, "missing manifest beside the directions file") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(manifest_path, f"not valid JSON ({exc})") from None
-    if manifest.get("format") != FORMAT:
-        raise InputError(manifest_path, f"expected {FORMAT!r}, found {manifest.get('format')!r}", "format")
+        header = read_header(io.BytesIO(data), len(data), path, MAX_HEADER_BYTES, MAX_TENSORS)
+    except InputError as exc:
+        raise InputError(path, f"cannot read directions ({exc.problem})", exc.field) from None
+    _checked_shapes(path, header, k_dirs, num_ws, w_dim)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in ("deltas", "attention", "directions")}
-            nav_state = {k[len("navigator."):]: f.get_tensor(k) for k in f.keys() if k.startswith("navigator.")}
-    except (SafetensorError, OSError, ValueError) as exc:
+        tensors = {k: v.float() for k, v in safetensors.torch.load(data).items()}
+    except (SafetensorError, ValueError) as exc:
         raise InputError(path, f"cannot read directions ({exc})") from None
+    del data
+    require_finite(tensors, path)
     manifest["path"] = str(path)
-    if generator is not None:
-        want = (generator.num_ws, generator.w_dim)
-        have = tuple(tensors["deltas"].shape[1:])
-        if have != want:
-            raise InputError(path, f"directions are for num_ws × w_dim = {have[0]} × {have[1]}, the generator has "
-                             f"{want[0]} × {want[1]}", "deltas")
-    nav_config = NavigatorConfig.model_validate(manifest["config"]["navigator"])
+    nav_config = model.config.navigator
     navigator = None
     if nav_config.direction == "adaptive" or nav_config.attention == "adaptive":
-        _, num_ws, w_dim = tensors["deltas"].shape
-        navigator = Navigator(nav_config, num_ws, w_dim, nav_state.get("basis", nav_state.get("u")))
-        navigator.load_state_dict(nav_state)
-        navigator.requires_grad_(False)
-    return Directions(manifest=manifest, navigator=navigator, **tensors)
+        state = {k[len("navigator."):]: v for k, v in tensors.items() if k.startswith("navigator.")}
+        navigator = _navigator(path, nav_config, num_ws, w_dim, header, state)
+    return Directions(manifest=manifest, navigator=navigator,
+                      **{k: tensors[k] for k in ("deltas", "attention", "directions")})

@@ -23,9 +23,14 @@ from tqdm import tqdm
 from stylediscover.errors import InputError
 from stylediscover.generators import Generator
 from stylediscover.generators.network import SynthesisLayer
+from stylediscover.latents import parse_latent, read_latent
 from stylediscover.metrics import head_responses
 from stylediscover.outputs import atomic_path
 from stylediscover.predictor import AttributePredictor
+from stylediscover.safe_files import read_bytes
+
+MAX_IMAGE_BYTES = 256 << 20
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 class ProjectionConfig(BaseModel):
@@ -46,11 +51,13 @@ class ProjectionConfig(BaseModel):
 def load_image(path: Path, resolution: int) -> torch.Tensor:
     """An RGB image file → [1, 3, R, R] in [-1, 1]; non-square images are centre-cropped and other sizes
     resized, each with a warning."""
+    data = read_bytes(path, MAX_IMAGE_BYTES, "image")
     try:
-        image = Image.open(path).convert("RGB")
-    except FileNotFoundError:
-        raise InputError(path, "no such image") from None
-    except (UnidentifiedImageError, OSError) as exc:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                raise InputError(path, f"{probe.width}×{probe.height} pixels; at most {MAX_IMAGE_PIXELS} are read")
+            image = probe.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise InputError(path, f"cannot read as an image ({exc})") from None
     w, h = image.size
     if w != h:
@@ -154,18 +161,25 @@ def save_latent(path: Path, result: dict, source: str) -> None:
         tmp.write_bytes(latent_bytes(result, source))
 
 
-def load_latent(path: Path | io.BytesIO, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """ws [1, L, d] and noise maps from latent.npz (a path or its bytes), checked against the generator."""
-    try:
-        data = np.load(path, allow_pickle=False)
-        ws = torch.from_numpy(data["ws"]).unsqueeze(0)
-        noise = [torch.from_numpy(data[f"noise_{i}"]) for i in range(len(noise_layers(generator)))]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(path, f"not a stylediscover latent ({exc})") from None
-    if ws.shape[1:] != (generator.num_ws, generator.w_dim):
-        raise InputError(path, f"ws is {tuple(ws.shape[1:])}, the generator needs "
-                         f"({generator.num_ws}, {generator.w_dim})", "ws")
-    return ws, noise
+def latent_shapes(generator: Generator) -> dict[str, tuple[int, ...]]:
+    """Shapes of the arrays a latent .npz holds for `generator`: ws [L, d] and noise_<i> per noise layer."""
+    shapes = {"ws": (generator.num_ws, generator.w_dim)}
+    return shapes | {f"noise_{i}": tuple(layer.noise_const.shape) for i, layer in enumerate(noise_layers(generator))}
+
+
+def load_latent(path: Path, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """ws [1, L, d] and noise maps from a latent .npz file, checked against the generator (latents.read_latent)."""
+    return _tensors(read_latent(Path(path), latent_shapes(generator)))
+
+
+def latent_from_bytes(data: bytes, source: str, generator: Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """load_latent of a latent's bytes; errors name `source`."""
+    return _tensors(parse_latent(data, source, latent_shapes(generator)))
+
+
+def _tensors(arrays: dict[str, np.ndarray]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    ws = torch.from_numpy(arrays.pop("ws")).unsqueeze(0)
+    return ws, [torch.from_numpy(arrays[f"noise_{i}"]) for i in range(len(arrays))]
 
 
 @torch.no_grad()

@@ -35,18 +35,19 @@ AttentionKind = Literal["none", "softmax", "softmax_t", "cumax", "adaptive"]
 class NavigatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    num_directions: int = Field(30, ge=2, description="K")
+    num_directions: int = Field(30, ge=2, le=1024, description="K")
     direction: DirectionKind = "pca"
-    pca_dim: int = Field(100, ge=1, description="n, the PCA basis size for direction='pca'")
+    pca_dim: int = Field(100, ge=1, le=4096, description="n, the PCA basis size for direction='pca'")
     attention: AttentionKind = "softmax"
-    smooth_kernel: int = Field(3, ge=0, description="Gaussian smoothing width along layers (0 or 1: none)")
-    smooth_sigma: float = Field(1.0, gt=0)
+    smooth_kernel: int = Field(3, ge=0, le=63, description="Gaussian smoothing width along layers (0 or 1: none)")
+    smooth_sigma: float = Field(1.0, gt=0, le=1e3)
     smoothing: Literal["output", "logits"] = Field("output", description="smooth the attention rows (the authors') "
                                                    "or the logits before the softmax")
-    attention_temperature: float = Field(1.0, gt=0, description="T for attention='softmax_t'")
-    hidden: int = Field(128, ge=1, description="hidden width of the adaptive MLPs")
+    attention_temperature: float = Field(1.0, gt=0, le=1e4, description="T for attention='softmax_t'")
+    hidden: int = Field(128, ge=1, le=4096, description="hidden width of the adaptive MLPs")
     layer_bands: list[tuple[int, int]] | None = Field(
-        None, description="attention='none' only: [start, stop) of W+ layers per direction (default: all layers)")
+        None, max_length=1024,
+        description="attention='none' only: [start, stop) of W+ layers per direction (default: all layers)")
 
     @model_validator(mode="after")
     def _check(self) -> "NavigatorConfig":

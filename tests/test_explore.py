@@ -42,7 +42,7 @@ def test_paths_resolve_to_exports(tmp_path):
     ("folder", "neither an export folder"),
     ("text", "not a directions file"),
     ("corrupt", "cannot read directions"),
-    ("mismatched", "deltas: directions are for num_ws × w_dim = 4 × 128, the generator has 8 × 128"),
+    ("mismatched", "deltas: shape [16, 4, 128], the manifest and generator need [16, 8, 128]"),
 ])
 def test_cli_refuses_bad_paths_in_one_line(tmp_path, case, problem):
     path = {"missing": lambda: tmp_path / "nothing", "folder": lambda: tmp_path,

@@ -10,25 +10,26 @@ The image is the grid (imaging.grid) of the edited samples, or the one edited pr
 
 import base64
 import binascii
-import io
-import json
-import math
 from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stylediscover.directions import load_directions
-from stylediscover.edit import load_latent
-from stylediscover.errors import InputError, from_validation_error
-from stylediscover.explore.engine import RENDER_THREADS, LoadedExport, render_strengths, seed_codes
+from stylediscover.edit import latent_from_bytes
+from stylediscover.errors import InputError
+from stylediscover.explore.engine import MAX_MULTIPLE, RENDER_THREADS, LoadedExport, render_strengths, seed_codes
 from stylediscover.generators import generator_path, load_generator
 from stylediscover.generators.registry import sha256_of
 from stylediscover.imaging import grid
+from stylediscover.latents import MAX_LATENT_BYTES
+from stylediscover.manifest import MAX_DIRECTIONS, MAX_STRENGTH
+from stylediscover.safe_files import read_model
 
 FORMAT = "stylediscover.recipe/1"
-MAX_RECIPE_BYTES = 256 << 20
+MAX_RECIPE_BYTES = 2 * MAX_LATENT_BYTES
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class _Strict(BaseModel):
@@ -36,28 +37,21 @@ class _Strict(BaseModel):
 
 
 class GeneratorRef(_Strict):
-    source: str
-    class_index: int | None = None
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str = Field(min_length=1, max_length=4096)
+    class_index: int | None = Field(None, ge=0, le=1_000_000)
+    sha256: Sha256
 
 
 class DirectionsRef(_Strict):
-    path: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    path: str = Field(min_length=1, max_length=4096)
+    sha256: Sha256
 
 
 class Strength(_Strict):
-    index: int = Field(ge=0)
-    attribute: str = ""
-    multiple: float
-    strength: float
-
-    @field_validator("multiple", "strength")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    index: int = Field(ge=0, lt=MAX_DIRECTIONS)
+    attribute: str = Field("", max_length=200)
+    multiple: float = Field(allow_inf_nan=False, ge=-MAX_MULTIPLE, le=MAX_MULTIPLE)
+    strength: float = Field(allow_inf_nan=False, ge=-MAX_MULTIPLE * MAX_STRENGTH, le=MAX_MULTIPLE * MAX_STRENGTH)
 
 
 class Samples(_Strict):
@@ -66,15 +60,15 @@ class Samples(_Strict):
 
 
 class Latent(_Strict):
-    name: str = ""
-    npz_base64: str
+    name: str = Field("", max_length=200)
+    npz_base64: str = Field(min_length=1, max_length=4 * (MAX_LATENT_BYTES // 3 + 1))
 
 
 class Recipe(_Strict):
     format: Literal["stylediscover.recipe/1"]
     generator: GeneratorRef
     directions: DirectionsRef
-    strengths: list[Strength]
+    strengths: list[Strength] = Field(max_length=MAX_DIRECTIONS)
     samples: Samples | None = None
     latent: Latent | None = None
 
@@ -82,6 +76,9 @@ class Recipe(_Strict):
     def _one_source(self) -> "Recipe":
         if (self.samples is None) == (self.latent is None):
             raise ValueError("give exactly one of samples and latent")
+        indices = [s.index for s in self.strengths]
+        if len(set(indices)) != len(indices):
+            raise ValueError("a direction is given twice in strengths")
         return self
 
 
@@ -103,24 +100,16 @@ def make_recipe(export: LoadedExport, multiples: dict[int, float], samples: dict
 
 
 def read_recipe(path: Path) -> Recipe:
-    """A validated recipe; problems name the file and the dotted field."""
-    try:
-        if path.stat().st_size > MAX_RECIPE_BYTES:
-            raise InputError(path, f"over {MAX_RECIPE_BYTES >> 20} MiB: not a recipe")
-        return Recipe.model_validate(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise InputError(path, "no such recipe") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not JSON ({exc})") from None
-    except ValidationError as exc:
-        raise from_validation_error(path, exc) from None
+    """A validated recipe (a regular file of at most MAX_RECIPE_BYTES); problems name the file and the dotted
+    field."""
+    return read_model(path, Recipe, MAX_RECIPE_BYTES, "recipe")
 
 
 def _checked(recipe_path: Path, field: str, file: Path, expected: str) -> Path:
     try:
         actual = sha256_of(file)
-    except OSError as exc:
-        raise InputError(recipe_path, f"{file}: {exc.strerror or exc}", field) from None
+    except InputError as exc:
+        raise InputError(recipe_path, f"{file}: {exc.problem}", field) from None
     if actual != expected:
         raise InputError(recipe_path, f"{file} has sha256 {actual[:12]}…, the recipe was made with "
                          f"{expected[:12]}…", f"{field}.sha256")
@@ -153,11 +142,9 @@ def render_recipe(path: Path, directions_path: Path | None = None, generator_sou
             ws, noise = seed_codes(generator, recipe.samples.seeds, recipe.samples.truncation), []
         else:
             try:
-                ws, noise = load_latent(io.BytesIO(base64.b64decode(recipe.latent.npz_base64, validate=True)),
-                                        generator)
+                data = base64.b64decode(recipe.latent.npz_base64, validate=True)
             except binascii.Error as exc:
                 raise InputError(path, f"not base64 ({exc})", "latent.npz_base64") from None
-            except InputError as exc:
-                raise InputError(path, exc.problem, "latent.npz_base64") from None
+            ws, noise = latent_from_bytes(data, f"{path}: latent.npz_base64", generator)
         images = render_strengths(generator, ws, noise, directions.all_deltas(ws), strengths)
     return grid(images)

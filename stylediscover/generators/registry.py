@@ -5,7 +5,6 @@ Where the registry pins no sha256, the hash of the first complete download is wr
 file (`<file>.sha256`) and every later use is checked against it (trust on first use).
 """
 
-import hashlib
 import os
 import socket
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from torch.hub import download_url_to_file
 
 from stylediscover.errors import DownloadError
+from stylediscover.safe_files import sha256_file
 
 NVIDIA_CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
 
@@ -49,11 +49,8 @@ def cache_dir() -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex sha256 of a regular file (safe_files.sha256_file: FIFOs, devices and /proc refused, size bounded)."""
+    return sha256_file(path, what="checkpoint")
 
 
 def _expected_hash(entry: KnownCheckpoint, target: Path) -> str | None:
