@@ -18,8 +18,9 @@ HELP = {
     "render": """Writes a grid of {name} renders with their factors (JSON beside the PNG).
 
 \b
-Example:
+Examples:
   stylediscover {name} render --n 64 --out renders.png
+  stylediscover {name} render --factors --seed 1 --out factors.png
 """,
     "train-generator": """Trains (or resumes) the {name} StyleGAN2; writes generator/discriminator.safetensors
 into RUN_DIR.
@@ -62,13 +63,20 @@ def domain_group(name: str) -> click.Group:
     @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
     @click.option("--resolution", type=click.Choice(["16", "32", "64", "128", "256"]), default=None,
                   help="Image side in pixels (default: the domain's).")
+    @click.option("--factors", "sheet", is_flag=True,
+                  help="Instead: one row per factor, swept over its range on the face of --seed (7 columns).")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG grid.")
     @friendly_errors
-    def render(count: int, seed: int, resolution: str | None, out: Path) -> None:
+    def render(count: int, seed: int, resolution: str | None, sheet: bool, out: Path) -> None:
         from stylediscover.domains import get_domain
         from stylediscover.imaging import grid, save_png
 
         domain = get_domain(name)
+        if sheet:
+            save_png(grid(domain.factor_sheet(seed, resolution=int(resolution) if resolution else None), 7), out)
+            out.with_suffix(".txt").write_text("\n".join(domain.factor_names) + "\n")
+            click.echo(f"wrote {out} (rows: {', '.join(domain.factor_names)})")
+            return
         images, factors = domain.render_seeded(count, seed, int(resolution) if resolution else None)
         save_png(grid(images), out)
         rows = [dict(zip(domain.factor_names, map(float, row))) for row in factors]

@@ -67,6 +67,24 @@ class Domain:
         r = resolution or self.resolution
         return torch.cat([self.render(part, r) for part in factors.split(chunk)]), factors
 
+    def factor_sheet(self, seed: int, columns: int = 7, resolution: int | None = None) -> torch.Tensor:
+        """One seeded face per row, each row sweeping one factor over its range (hues over the circle, classes
+        in turn) with the others fixed: [len(factors) · columns, 3, R, R]."""
+        import torch
+
+        base = self.sample(1, torch.Generator().manual_seed(seed)).repeat(columns, 1)
+        rows = []
+        for i, f in enumerate(self.factors):
+            values = base.clone()
+            if f.kind == "categorical":
+                values[:, i] = torch.arange(columns) % len(f.classes)
+            elif f.kind == "hue":
+                values[:, i] = torch.arange(columns) / columns
+            else:
+                values[:, i] = torch.linspace(f.low, f.high, columns)
+            rows.append(self.render(values, resolution or self.resolution))
+        return torch.cat(rows)
+
 
 def get_domain(name: str) -> Domain:
     """The domain called `name` (one of NAMES); ValueError for any other."""
