@@ -10,12 +10,17 @@ from typing import TypeVar
 
 import torch
 from pydantic import BaseModel, ValidationError
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stylediscover.errors import InputError, from_validation_error
 from stylediscover.outputs import atomic_path
+from stylediscover.safe_files import open_regular
+from stylediscover.safe_tensors import TORCH_FLOATS, Header, read_header, require_finite
+
+MAX_HEADER_BYTES = 16 << 20
+MAX_TENSORS = 4096
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -33,12 +38,44 @@ def save_network(network: nn.Module, path: Path, tag: str, **metadata: str) -> N
         save_file(state, str(tmp), metadata={"format": tag, "config": network.config.model_dump_json(), **metadata})
 
 
+def read_checked_header(path: Path) -> Header:
+    """The header of a network's safetensors file (a regular file), bounded (MAX_HEADER_BYTES, MAX_TENSORS) and
+    checked entry by entry; float8 weights are refused."""
+    with open_regular(path, "safetensors file") as (f, info):
+        try:
+            header = read_header(f, info.st_size, path, MAX_HEADER_BYTES, MAX_TENSORS)
+        except OSError as exc:
+            raise InputError(path, f"cannot read the safetensors file ({exc.strerror or exc})") from None
+    for name, entry in header.tensors.items():
+        if entry.dtype.startswith("F8"):
+            raise InputError(path, f"dtype {entry.dtype} is not supported (expected F32, F16, BF16 or F64)", name)
+    return header
+
+
 def read_metadata(path: Path) -> dict[str, str]:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(path, f"corrupt or truncated safetensors file ({exc})") from None
+    return read_checked_header(path).metadata
+
+
+def float32_views(tensors: dict[str, torch.Tensor], source: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors with every floating one as float32, converting each storage once: names that share a storage
+    (however many) become views of one converted copy, so memory grows by the storages' size, not the names'
+    count. Floating types other than float64/32/16 and bfloat16 (float8) are refused."""
+    converted: dict[tuple[int, int, torch.dtype], torch.Tensor] = {}
+    out = {}
+    for name, value in tensors.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.dtype == torch.float32:
+            out[name] = value
+            continue
+        if value.dtype not in TORCH_FLOATS:
+            raise InputError(source, f"dtype {str(value.dtype).removeprefix('torch.')} is not supported (expected "
+                             "float32, float16, bfloat16 or float64)", name)
+        storage = value.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes(), value.dtype)
+        if key not in converted:
+            whole = torch.empty(0, dtype=value.dtype).set_(storage, 0, (storage.nbytes() // value.element_size(),))
+            converted[key] = whole.float()
+        out[name] = converted[key].as_strided(value.shape, value.stride(), value.storage_offset())
+    return out
 
 
 def build_module(cls: type[M], config: BaseModel, state_dict: dict[str, torch.Tensor], source: str | Path) -> M:
@@ -65,8 +102,9 @@ def build_module(cls: type[M], config: BaseModel, state_dict: dict[str, torch.Te
         raise InputError(source, f"weights do not match the architecture: {details}")
     if any(not (v.is_floating_point() or v.dtype == expected[k].dtype) for k, v in state_dict.items()):
         raise InputError(source, "weights of a non-floating type where the architecture has floating ones")
-    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()},
-                           assign=True)
+    state_dict = float32_views(state_dict, source)
+    require_finite(state_dict, source)
+    module.load_state_dict(state_dict, assign=True)
     left = [name for name, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
     if left:
         raise RuntimeError(f"{cls.__name__} creates tensors outside its state dict on the default device: {left[:3]}")

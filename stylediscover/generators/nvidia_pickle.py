@@ -137,4 +137,4 @@ def load_nvidia_pickle(path: Path) -> Generator:
         found = tensors.pop(name)
         if found.shape != standard.shape or not torch.allclose(found.float(), standard):
             raise InputError(path, "only the [1, 3, 3, 1] resample filter is supported", f"G_ema.{name}")
-    return build_module(Generator, config, {k: v.float() for k, v in tensors.items()}, path)
+    return build_module(Generator, config, tensors, path)

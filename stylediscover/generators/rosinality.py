@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from stylediscover.errors import InputError, from_validation_error, summary
 from stylediscover.generators.network import Generator, GeneratorConfig
 from stylediscover.generators.safe_pickle import TENSOR_GLOBALS, read_legacy, refusing, scan
-from stylediscover.weights import build_module
+from stylediscover.weights import build_module, float32_views
 
 ROSINALITY_LR_MLP = 0.01
 W_AVG_SAMPLES = 10_000
@@ -120,12 +120,12 @@ def _read_checkpoint(path: Path) -> Any:
 
 
 def _tensor(value: Any, path: Path, field: str) -> torch.Tensor:
-    """A float32 tensor with no more elements than its storage holds (no stride-0 or overlapping expansion)."""
+    """A floating tensor with no more elements than its storage holds (no stride-0 or overlapping expansion)."""
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         raise InputError(path, f"expected a floating-point tensor, found {type(value).__name__}", field)
     if value.numel() > value.untyped_storage().nbytes() // value.element_size():
         raise InputError(path, f"a tensor of {value.numel()} elements expands its storage", field)
-    return value.float()
+    return value
 
 
 def load_rosinality(path: Path) -> Generator:
@@ -137,7 +137,7 @@ def load_rosinality(path: Path) -> Generator:
         raise InputError(path, f"expected a rosinality checkpoint dict with 'g_ema', found {keys}", "g_ema")
     if not isinstance(ckpt["g_ema"], dict):
         raise InputError(path, f"expected a state dict, found {type(ckpt['g_ema']).__name__}", "g_ema")
-    src = {str(k): _tensor(v, path, f"g_ema.{k}") for k, v in ckpt["g_ema"].items()}
+    src = float32_views({str(k): _tensor(v, path, f"g_ema.{k}") for k, v in ckpt["g_ema"].items()}, path)
     try:
         config, state = convert_state_dict(src)
     except ValidationError as exc:
@@ -147,7 +147,8 @@ def load_rosinality(path: Path) -> Generator:
                          "g_ema") from None
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None:
-        latent_avg = _tensor(latent_avg, path, "latent_avg").flatten()
+        latent_avg = float32_views({"latent_avg": _tensor(latent_avg, path, "latent_avg")}, path)["latent_avg"]
+        latent_avg = latent_avg.flatten()
         if latent_avg.numel() != config.w_dim:
             raise InputError(path, f"has {latent_avg.numel()} values, expected w_dim = {config.w_dim}", "latent_avg")
     state["mapping.w_avg"] = torch.zeros(config.w_dim) if latent_avg is None else latent_avg
