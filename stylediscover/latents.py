@@ -16,7 +16,7 @@ from numpy.lib import format as npy
 from stylediscover.errors import InputError
 from stylediscover.safe_files import read_bytes, unzip_limited
 
-MAX_LATENT_BYTES = 256 << 20
+MAX_LATENT_BYTES = 64 << 20
 MAX_MEMBERS = 64
 MAX_NPY_HEADER = 4096
 SLACK = 64 << 10  # bytes beyond the arrays editing reads: headers and the small members

@@ -15,7 +15,7 @@ from stylediscover.navigator import NavigatorConfig
 from stylediscover.safe_files import read_model
 
 FORMAT = "stylediscover.directions/1"
-MAX_MANIFEST_BYTES = 8 << 20
+MAX_MANIFEST_BYTES = 4 << 20
 MAX_DIRECTIONS = 1024
 MAX_ATTRIBUTES = 256
 MAX_LAYERS = 64

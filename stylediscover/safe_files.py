@@ -10,6 +10,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import json
 import os
 import stat
 import zipfile
@@ -23,6 +24,7 @@ from stylediscover.errors import InputError, from_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 MAX_HASH_BYTES = 64 << 30
+MAX_JSON_VALUES = 250_000
 KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
          (stat.S_ISBLK, "a block device"))
 
@@ -84,15 +86,25 @@ def read_bytes(path: str | Path, limit: int, what: str = "file") -> bytes:
 
 
 def read_model(path: str | Path, model: type[M], limit: int, what: str = "file") -> M:
-    """A JSON file of at most `limit` bytes validated by `model` (pydantic's parser: bounded nesting, no Python
-    intermediate); any problem is one InputError naming the file and the dotted field."""
+    """A JSON file of at most `limit` bytes validated by `model` (see parse_model)."""
     return parse_model(read_bytes(path, limit, what), model, path)
 
 
-def parse_model(data: bytes, model: type[M], source: str | Path) -> M:
-    """`model` from JSON bytes; problems name `source` and the field."""
+def parse_model(data: bytes, model: type[M], source: str | Path, max_values: int = MAX_JSON_VALUES) -> M:
+    """`model` from JSON bytes holding at most `max_values` containers and list items (counted on the bytes before
+    parsing: Python's objects take up to ~25× the text of `[]` or `{}`), nested at most as deep as Python's
+    recursion limit; any problem is one InputError naming `source` and the dotted field."""
+    values = data.count(b"{") + data.count(b"[") + data.count(b",")
+    if values > max_values:
+        raise InputError(source, f"over {max_values} JSON values; at most that many are read")
     try:
-        return model.model_validate_json(data)
+        doc = json.loads(data)
+    except RecursionError:
+        raise InputError(source, "not valid JSON (nested too deeply)") from None
+    except ValueError as exc:
+        raise InputError(source, f"not valid JSON ({str(exc)[:160]})") from None
+    try:
+        return model.model_validate(doc)
     except ValidationError as exc:
         raise from_validation_error(source, exc) from None
 
