@@ -39,7 +39,8 @@ def server(tmp_path_factory):
     log = root / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "stylediscover.cli", "explore", "demo", "--storage-path",
-                                 str(root / "sweeps"), "--port", "0", "--steps", "20"], stdout=out, stderr=out)
+                                 str(root / "sweeps"), "--port", "0", "--steps", "20",
+                                 "--root", str(root)], stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 120
         while not (match := re.search(r"http://127\.0\.0\.1:\d+/", log.read_text())):
@@ -205,10 +206,12 @@ def test_bad_input_is_answered_in_the_page(page, server, tmp_path):
     def add(path: Path):
         return lambda: (page.fill("#add-path", str(path)), page.click("#add-export button"))
 
-    assert "cannot read directions" in message_after(add(world.corrupt_export(tmp_path / "corrupt")))
-    wrong = world.mismatched_export(tmp_path / "wrong")
-    assert "directions are for num_ws × w_dim = 4 × 128" in message_after(add(wrong))
-    assert "no such file or folder" in message_after(add(tmp_path / "missing"))
+    served = server[1]  # a --root of the server
+    assert "cannot read directions" in message_after(add(world.corrupt_export(served / "corrupt")))
+    wrong = world.mismatched_export(served / "wrong")
+    assert "deltas: shape [16, 4, 128]" in message_after(add(wrong))
+    assert "not an export this explorer opens" in message_after(add(served / "missing"))
+    assert "not an export this explorer opens" in message_after(add(tmp_path / "outside"))
     assert "added" in message_after(add(world.QUICKSTART))
     set_and_settle(page, [(0, "wall_hue", 1)])  # the server still renders
 
@@ -218,6 +221,7 @@ def test_upload_size_is_limited_while_streaming(server):
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     conn.putrequest("POST", "/api/upload?name=big.png&exports=selected")
     conn.putheader("Transfer-Encoding", "chunked")
+    conn.putheader("Content-Type", "application/octet-stream")
     conn.endheaders()
     chunk = b"\0" * (1 << 20)
     try:
@@ -229,7 +233,8 @@ def test_upload_size_is_limited_while_streaming(server):
         pass  # the server answered 413 and closed the connection before the client finished sending
     conn.close()
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.request("POST", "/api/upload?name=big.png&exports=selected", headers={"Content-Length": str(30 << 20)})
+    conn.request("POST", "/api/upload?name=big.png&exports=selected", headers={"Content-Length": str(30 << 20),
+                                                                                  "Content-Type": "image/png"})
     assert conn.getresponse().status == 413
     conn.close()
     with urllib.request.urlopen(server[0] + "api/config") as response:  # still serving
@@ -249,7 +254,8 @@ def test_two_users_at_once(browser, server):
             assert stats["requests"] < stats["inputs"] == 12  # coalesced: no queue of stale renders
         for p in pages:
             state = p.evaluate("JSON.stringify(window.explorer.panels[0].body())")
-            request = urllib.request.Request(server[0] + "api/render", data=state.encode(), method="POST")
+            request = urllib.request.Request(server[0] + "api/render", data=state.encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request) as response:
                 fresh = [world.decode_data_uri(uri) for uri in json.load(response)["images"]]
             assert all(np.array_equal(a, b) for a, b in zip(tiles(p), fresh))  # the latest state is on screen

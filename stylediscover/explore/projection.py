@@ -23,6 +23,7 @@ from stylediscover.features import load_features
 
 MAX_WAITING = 4
 MAX_KEPT = 32
+MAX_HELD_BYTES = 64 << 20  # uploaded files waiting to be projected, together
 
 
 class Cancelled(Exception):
@@ -49,8 +50,9 @@ class Job:
 
 
 class Projector:
-    """Queues projections (at most MAX_WAITING unfinished) and reports their progress by upload id; keeps the
-    latest MAX_KEPT uploads."""
+    """Queues projections (at most MAX_WAITING unfinished, their uploaded files at most MAX_HELD_BYTES together) and
+    reports their progress by upload id; an uploaded file is deleted once its last projection ends; keeps the
+    results of the latest MAX_KEPT uploads."""
 
     def __init__(self):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="projection")
@@ -59,6 +61,9 @@ class Projector:
         self._generators: dict[str, torch.nn.Module] = {}
         self._features: dict[str, torch.nn.Module] = {}
         self.uploads: dict[str, dict[str, Job]] = {}
+        self._lock = threading.Lock()
+        self._files: dict[Path, int] = {}  # uploaded file → projections still to end
+        self.held_bytes = 0
 
     def submit(self, name: str, data: bytes, exports: list[LoadedExport], steps: int) -> str:
         """Starts projecting an image (its file's bytes, already checked to be an image) for the generators of
@@ -66,15 +71,23 @@ class Projector:
         waiting = sum(job.waiting for jobs in self.uploads.values() for job in jobs.values())
         if waiting >= MAX_WAITING:
             raise InputError(name, f"{waiting} projections are already waiting; try again when one has finished")
+        if self.held_bytes + len(data) > MAX_HELD_BYTES:
+            raise InputError(name, f"uploads waiting to be projected take {self.held_bytes} bytes; with this one "
+                             f"they would pass {MAX_HELD_BYTES}: try again when one has finished")
         upload = uuid.uuid4().hex
         image = Path(self._folder.name) / f"{upload}{Path(name).suffix[:8]}"
-        image.write_bytes(data)
         jobs: dict[str, Job] = {}
         for export in exports:
-            key = export.generator.key
-            if key not in jobs:
-                jobs[key] = Job(name, steps)
-                self._pool.submit(self._run, jobs[key], image, export)
+            jobs.setdefault(export.generator.key, Job(name, steps))
+        image.write_bytes(data)
+        with self._lock:
+            self._files[image] = len(jobs)
+            self.held_bytes += len(data)
+        done = set()
+        for export in exports:
+            if export.generator.key not in done:
+                done.add(export.generator.key)
+                self._pool.submit(self._run, jobs[export.generator.key], image, export)
         self.uploads[upload] = jobs
         finished = [u for u, js in self.uploads.items() if not any(j.waiting for j in js.values())]
         for old in finished[:max(0, len(self.uploads) - MAX_KEPT)]:
@@ -134,6 +147,22 @@ class Projector:
             job.state, job.error = "failed", str(exc).replace(str(image), job.name)
         except Exception as exc:  # a projection must never take the server down; the page shows why it failed
             job.state, job.error = "failed", summary(exc)
+        finally:
+            self._release(image)
+
+    def _release(self, image: Path) -> None:
+        """One projection of `image` ended: the file is deleted after its last."""
+        with self._lock:
+            self._files[image] -= 1
+            if self._files[image]:
+                return
+            del self._files[image]
+            self.held_bytes -= image.stat().st_size
+            image.unlink()
+
+    def held_files(self) -> list[Path]:
+        """Uploaded files still on disk."""
+        return sorted(Path(self._folder.name).iterdir())
 
     def close(self) -> None:
         """Stops the running projection, drops the queued ones and removes the uploaded files."""

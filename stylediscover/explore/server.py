@@ -1,9 +1,12 @@
-"""The explorer's web server: a Starlette app over the exports of one PATH, served by uvicorn on 127.0.0.1.
+"""The explorer's web server: a Starlette app over the exports of one PATH, served by uvicorn on 127.0.0.1 (or, with a
+token, another address), behind guard.Guard (Host allow-list, Origin check, JSON-only bodies, token).
 
 Every torch call runs on one render thread (exports load there too), so requests never race on a generator;
 renders are coalesced per (client, panel): a request that a newer one of the same panel overtook while it waited
 is answered `superseded` without rendering. Uploads (at most MAX_UPLOAD bytes, enforced while the body streams
-in) are projected on the projection thread. User errors are answered as JSON {"error": "FILE: problem"}.
+in) are projected on the projection thread and deleted once projected. The page can add exports under the served
+roots only (the PATH's folder, the storage path and --root folders). User errors, bad exports included, are
+answered 422 as JSON {"error": "FILE: problem"}.
 """
 
 import asyncio
@@ -14,11 +17,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import torch
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -26,9 +31,11 @@ from starlette.staticfiles import StaticFiles
 
 from stylediscover.errors import InputError, StylediscoverError, from_validation_error, summary
 from stylediscover.explore.engine import RENDER_THREADS, GeneratorPool, LoadedExport
+from stylediscover.explore.guard import Guard, allowed_hosts, is_loopback
 from stylediscover.explore.projection import Projector
 from stylediscover.explore.recipe import Samples, make_recipe
-from stylediscover.explore.sources import ExportRef, resolve_exports
+from stylediscover.explore.sources import ExportRef, confined_exports
+from stylediscover.generators.formats import MALFORMED
 from stylediscover.imaging import grid, png_bytes, png_data_uri
 
 STATIC = Path(__file__).parent / "static"
@@ -66,9 +73,10 @@ class AddExport(BaseModel):
 class Explorer:
     """The server's state: the exports (loaded on first use), the render thread, coalescing and projections."""
 
-    def __init__(self, refs: list[ExportRef], storage_path: str, steps: int):
+    def __init__(self, refs: list[ExportRef], storage_path: str, steps: int, roots: list[Path] | None = None):
         self.refs = {ref.id: ref for ref in refs}
         self.storage_path, self.steps = storage_path, steps
+        self.roots = sorted({Path(storage_path).resolve(), *(roots or [])})
         self.pool = GeneratorPool()
         self.loaded: dict[str, LoadedExport] = {}
         self.latest: dict[tuple[str, int], int] = {}
@@ -110,12 +118,15 @@ class Explorer:
         return make_recipe(export, body.strengths, latent=(job.name, job.latent))
 
     def add(self, path: str) -> list[dict]:
-        """Registers the exports behind a path (as the command line's PATH) once the first has loaded (render thread
-        only)."""
-        refs = resolve_exports(path, self.storage_path)
+        """Registers the exports behind a path under the served roots (sources.confined_exports) once the first has
+        loaded (render thread only); any problem is an InputError."""
+        refs = confined_exports(path, self.storage_path, self.roots)
         prefix = f"added{len(self.refs)}-"
         refs = [ExportRef(prefix + ref.id, ref.label, ref.path) for ref in refs]
-        self.loaded[refs[0].id] = LoadedExport(refs[0], self.pool)
+        try:
+            self.loaded[refs[0].id] = LoadedExport(refs[0], self.pool)
+        except MALFORMED as exc:
+            raise InputError(refs[0].path, f"not a usable export ({summary(exc)})") from None
         self.refs |= {ref.id: ref for ref in refs}
         return [{"id": ref.id, "label": ref.label} for ref in refs]
 
@@ -131,8 +142,10 @@ async def parse(request: Request, model: type[BaseModel]) -> BaseModel:
         raise from_validation_error("request", exc) from None
 
 
-def create_app(explorer: Explorer) -> Starlette:
-    """The ASGI app: the page and its assets, and the JSON API the page's script calls."""
+def create_app(explorer: Explorer, hosts: frozenset[str] = allowed_hosts("127.0.0.1"), port: int | None = None,
+               token: str | None = None) -> Starlette:
+    """The ASGI app: the page and its assets, and the JSON API the page's script calls, behind guard.Guard (Host
+    allow-list `hosts`, Origin on `port`, JSON-only bodies, `token`)."""
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
@@ -219,40 +232,50 @@ def create_app(explorer: Explorer) -> Starlette:
         Route("/api/upload/{upload_id}", upload_status),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, hosts=hosts, port=port,
+                                                                              token=token)],
                      exception_handlers={StylediscoverError: user_error, Exception: internal_error})
 
 
-def listen(port: int) -> socket.socket:
-    """A TCP socket bound on 127.0.0.1:port (0: a free port); a busy port is refused as an InputError.
+def listen(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """A TCP socket bound on host:port (0: a free port); a busy port is refused as an InputError.
     Its protocol is IPPROTO_TCP so that asyncio turns Nagle's algorithm off on each connection (with protocol 0, as
     socket.create_server leaves it, a response's body waits ~40 ms for the delayed ACK of its headers)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("127.0.0.1", port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InputError("--port", f"cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
+        raise InputError("--port", f"cannot listen on {host}:{port} ({exc.strerror})") from None
     return sock
 
 
-def serve(refs: list[ExportRef], storage_path: str, port: int, steps: int, open_browser: bool) -> None:
-    """Loads the first export (refusing a bad one before anything listens), then serves until interrupted."""
+def serve(refs: list[ExportRef], storage_path: str, port: int, steps: int, open_browser: bool,
+          host: str = "127.0.0.1", token: str | None = None, roots: list[Path] | None = None,
+          allow_hosts: tuple[str, ...] = ()) -> None:
+    """Loads the first export (refusing a bad one before anything listens), then serves until interrupted; the page
+    can add exports under `roots` and the storage path only. Listening beyond loopback needs a `token`."""
     import uvicorn
 
+    if not is_loopback(host) and not token:
+        raise InputError("--host", f"listening on {host} (beyond this machine) needs a --token")
     torch.set_num_threads(RENDER_THREADS)
-    explorer = Explorer(refs, storage_path, steps)
+    explorer = Explorer(refs, storage_path, steps, roots)
     try:
         explorer.render_thread.submit(explorer.export, refs[0].id).result()
-        sock = listen(port)
+        sock = listen(port, host)
     except BaseException:
         explorer.close()
         raise
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    bound = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/" + (f"?{urlencode({'token': token})}" if token else "")
     print(f"explorer: {url}  ({len(refs)} export{'s' * (len(refs) > 1)}; Ctrl-C stops it)", flush=True)
     if open_browser:
         import webbrowser
 
         webbrowser.open(url)
-    uvicorn.Server(uvicorn.Config(create_app(explorer), log_level="warning")).run(sockets=[sock])
+    app = create_app(explorer, allowed_hosts(host, allow_hosts), bound, token)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

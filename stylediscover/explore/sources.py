@@ -87,3 +87,30 @@ def _nonempty(refs: list[ExportRef], path: str) -> list[ExportRef]:
         raise InputError(path, "the sweep has no exported directions yet (no best/ folder and no trial checkpoint "
                          "with one)")
     return refs
+
+
+def served_root(path: str, storage_path: str | Path) -> Path:
+    """The folder the command line's PATH opens to the page: a directions file's folder, an export or sweep folder
+    itself, or a named sweep's folder under the storage path."""
+    candidate = Path(path)
+    if candidate.is_file():
+        return candidate.resolve().parent
+    return (candidate if candidate.is_dir() else Path(storage_path) / path).resolve()
+
+
+def confined_exports(path: str, storage_path: str | Path, roots: list[Path]) -> list[ExportRef]:
+    """resolve_exports for a PATH sent by the page, opened only under `roots` (symlinks followed). Any path it will
+    not open (outside the roots, missing, neither an export nor a sweep) gets the same message, so the answer tells
+    nothing about what exists on the machine."""
+    refusal = InputError(path[:200], "not an export this explorer opens (export folders, directions files and "
+                         f"sweeps under {', '.join(map(str, roots))} only)")
+    candidates = [Path(path)] + ([Path(storage_path) / path] if "/" not in path else [])
+    for candidate in candidates:
+        try:
+            resolved = candidate.resolve()
+            inside = any(resolved.is_relative_to(root) for root in roots)
+            if inside and resolved.exists():
+                return resolve_exports(str(resolved), storage_path)
+        except (OSError, RuntimeError, ValueError, InputError):
+            continue
+    raise refusal

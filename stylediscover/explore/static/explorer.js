@@ -18,6 +18,11 @@ function message(text, kind = "note", el = $("message")) {
   el.className = el.className.replace(/\b(error|note)\b/g, "").trim() + " " + kind;
 }
 
+// Every POST carries a JSON body as application/json: the server refuses other types (which HTML forms send).
+function postJson(url, body) {
+  return fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
 async function readJson(response) {
   if (response.status === 413) {
     return { error: "too large: the server refused it (uploads: at most " + megabytes(config.max_upload) + ")" };
@@ -154,7 +159,7 @@ class Panel {
     stats.requests++;
     try {
       const body = this.body();
-      const data = await readJson(await fetch("/api/render", { method: "POST", body: JSON.stringify(body) }));
+      const data = await readJson(await postJson("/api/render", body));
       if (data.error) this.status(data.error, "error");
       else if (data.superseded) stats.superseded++;
       else {
@@ -185,7 +190,7 @@ class Panel {
 
   async download(url, extension) {
     if (!this.info) return;
-    const response = await fetch(url, { method: "POST", body: JSON.stringify(this.body()) });
+    const response = await postJson(url, this.body());
     if (!response.ok) return this.status((await readJson(response)).error, "error");
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
@@ -216,7 +221,8 @@ async function startUpload(file) {
   message("uploading " + file.name + "…");
   let data;
   try {
-    data = await readJson(await fetch("/api/upload?" + query, { method: "POST", body: file }));
+    data = await readJson(await fetch("/api/upload?" + query, {
+      method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file }));
   } catch (error) {
     data = { error: file.name + ": the upload failed (" + error.message + ")" };
   }
@@ -249,7 +255,7 @@ async function startUpload(file) {
 }
 
 async function addExport(path) {
-  const response = await fetch("/api/exports", { method: "POST", body: JSON.stringify({ path }) });
+  const response = await postJson("/api/exports", { path });
   const data = await readJson(response);
   if (data.error) return message(data.error, "error");
   addOptions(data.exports);
