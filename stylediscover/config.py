@@ -1,5 +1,7 @@
 """Trial configuration: one config → one trained navigator (validated with pydantic; errors name the field)."""
 
+import math
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -80,4 +82,19 @@ class TrainConfig(BaseModel):
             raise ValueError("fixed_directions is required exactly when navigator.direction is 'fixed'")
         if self.features.name == "discriminator":
             self.features.weights = discriminator_for(self.generator, self.features.weights)
+        for dotted, value in _numbers(self.model_dump()):
+            if not math.isfinite(value):
+                raise ValueError(f"{dotted} must be a finite number, got {value}")
         return self
+
+
+def _numbers(data, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """(dotted name, value) of every float in nested dicts, lists and tuples."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _numbers(value, f"{prefix}{key}.")
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            yield from _numbers(value, f"{prefix}{i}.")
+    elif isinstance(data, float):
+        yield prefix.rstrip("."), data

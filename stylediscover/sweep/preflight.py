@@ -56,6 +56,14 @@ def preflight(spec: SweepSpec, source: str | Path, address: str | None = None) -
         _check_database(spec.study_storage, spec, source, "search.study_storage")
 
 
+def preflight_trial(cfg: TrainConfig, source: str | Path, run_dir: Path) -> None:
+    """What `stylediscover train` of `cfg` (read from `source`) would fail on before its first step: a CUDA device
+    on a machine without one, a run folder that cannot be made or written."""
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(source, f"{cfg.device!r}, but this machine has no CUDA GPU", "device")
+    _check_folder(run_dir, "--run-dir", None)
+
+
 def _trial_configs(spec: SweepSpec) -> Iterator[tuple[str | None, TrainConfig]]:
     """The base config (field None: its own fields are named), then the base with each choice value applied."""
     yield None, spec.base
@@ -124,7 +132,7 @@ def _check_ray_address(address: str, source: str | Path) -> None:
         raise InputError(source, f"no Ray cluster answers at {address} ({exc})", "--address") from None
 
 
-def _check_folder(path: Path, source: str | Path, field: str) -> None:
+def _check_folder(path: Path, source: str | Path, field: str | None) -> None:
     """`path` can be made (its nearest existing ancestor is a folder we can write in) and has MIN_FREE_BYTES free;
     nothing is left behind."""
     existing = path
