@@ -36,16 +36,16 @@ MAX_IMAGE_PIXELS = 40_000_000
 class ProjectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    steps: int = Field(1000, ge=1)
-    lr: float = Field(0.1, gt=0)
-    lr_rampup: float = Field(0.05, gt=0, description="fraction of the steps")
-    lr_rampdown: float = Field(0.25, gt=0, description="fraction of the steps")
-    initial_w_noise: float = 0.05
-    w_noise_ramp: float = 0.75
-    pixel_weight: float = Field(1.0, ge=0)
-    perceptual_weight: float = Field(1.0, ge=0)
-    noise_regularize: float = Field(1e5, ge=0)
-    seed: int = 0
+    steps: int = Field(1000, ge=1, le=100_000)
+    lr: float = Field(0.1, gt=0, le=100)
+    lr_rampup: float = Field(0.05, gt=0, le=1, description="fraction of the steps")
+    lr_rampdown: float = Field(0.25, gt=0, le=1, description="fraction of the steps")
+    initial_w_noise: float = Field(0.05, ge=0, le=10)
+    w_noise_ramp: float = Field(0.75, gt=0, le=1, description="fraction of the steps")
+    pixel_weight: float = Field(1.0, ge=0, le=1e6)
+    perceptual_weight: float = Field(1.0, ge=0, le=1e6)
+    noise_regularize: float = Field(1e5, ge=0, le=1e9)
+    seed: int = Field(0, ge=0, lt=2**63)
 
 
 def load_image(path: Path, resolution: int) -> torch.Tensor:

@@ -38,7 +38,7 @@ class _Open(BaseModel):
 
 class GeneratorInfo(_Open):
     source: str = Field(min_length=1, max_length=4096)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     num_ws: Count = Field(ge=1, le=MAX_LAYERS)
     w_dim: Count = Field(ge=1, le=MAX_W_DIM)
     resolution: Count | None = Field(None, ge=4, le=8192)

@@ -32,15 +32,15 @@ CPU_PASS_PIXELS = 32 * 32 * 32  # output pixels per pass on CPUs: 16 pairs (32 i
 class MetricsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    samples: int = Field(200, ge=2, description="N codes per direction")
-    scale: float = Field(1.0, gt=0, description="edit strength s in x± = G(w ± s·D_k(w))")
-    truncation_psi: float = 0.5
-    seed: int = 12345
-    batch: int = Field(100, ge=1, description="(direction, code) pairs per synthesis pass (on CPUs at most "
+    samples: int = Field(200, ge=2, le=1_000_000, description="N codes per direction")
+    scale: float = Field(1.0, gt=0, le=1e4, description="edit strength s in x± = G(w ± s·D_k(w))")
+    truncation_psi: float = Field(0.5, ge=0, le=2)
+    seed: int = Field(12345, ge=0, lt=2**63)
+    batch: int = Field(100, ge=1, le=100_000, description="(direction, code) pairs per synthesis pass (on CPUs at most "
                        "CPU_PASS_PIXELS output pixels)")
     calibrate: bool = Field(False, description="per-direction strengths giving equal feature change "
                             "(see calibrate_scales)")
-    calibration_samples: int = Field(32, ge=1)
+    calibration_samples: int = Field(32, ge=1, le=100_000)
 
 
 def head_changes(predictor: AttributePredictor, plus: torch.Tensor, minus: torch.Tensor) -> torch.Tensor:

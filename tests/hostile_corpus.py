@@ -151,6 +151,12 @@ def _torch_files(layout_dir: Path, out: Path) -> list[tuple[Path, str]]:
         "latent_avg_size": ({**genuine, "latent_avg": torch.zeros(7)}, "latent_avg"),
         "stride0": ({**genuine, "g_ema": {**genuine["g_ema"],
                                           "style.1.weight": torch.zeros(1).expand(40_000_000)}}, "expands"),
+        "g_ema_nan": ({**genuine, "g_ema": {k: v.clone().fill_(float("nan")) for k, v in genuine["g_ema"].items()}},
+                      "holds NaN or infinite values"),
+        "g_ema_inf": ({**genuine, "g_ema": {**genuine["g_ema"], "style.1.bias": genuine["g_ema"]["style.1.bias"]
+                                            .clone().fill_(float("inf"))}}, "mapping.fc0.bias: holds NaN or infinite"),
+        "g_ema_float8": ({**genuine, "g_ema": {k: v.to(torch.float8_e5m2) for k, v in genuine["g_ema"].items()}},
+                         "float8"),
         "resolution_2048": ({**genuine, "g_ema": {**genuine["g_ema"], **{
             f"to_rgbs.{j}.conv.weight": genuine["g_ema"]["to_rgbs.0.conv.weight"] for j in range(9)}}}, "resolution"),
     }
