@@ -1,7 +1,6 @@
 """The `stylediscover` command line."""
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -10,7 +9,8 @@ from stylediscover.builtin import DEFAULT
 from stylediscover.domain_cli import domain_groups
 from stylediscover.errors import friendly_errors as _friendly_errors
 from stylediscover.explore.cli import explore
-from stylediscover.options import load_options, parse_overrides, read_yaml_mapping
+from stylediscover.options import load_options, read_yaml_mapping
+from stylediscover.sweep_cli import sweep
 
 FORCE = click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 
@@ -41,6 +41,7 @@ def main() -> None:
 
 
 main.add_command(explore)
+main.add_command(sweep)
 for _group in domain_groups():
     main.add_command(_group)
 
@@ -146,10 +147,12 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
       stylediscover train configs/shapes-binary.yaml --set loss.form=infonce --set loss.temperature=0.2
     """
     from stylediscover.config import TrainConfig
+    from stylediscover.sweep.preflight import preflight_trial
     from stylediscover.trainer import train as train_trial
 
     cfg = load_options(TrainConfig, read_yaml_mapping(config_path), overrides, config_path)
     run_dir = run_dir or Path("runs") / config_path.stem
+    preflight_trial(cfg, config_path, run_dir)
     m = train_trial(cfg, run_dir)
     robust = (f" (robustly {m['robust_n_discovered']} over {cfg.eval.validation_sets} validation sets, weakest "
               f"margin {m['weakest_margin']:.3f})" if "robust_n_discovered" in m else "")
@@ -256,223 +259,6 @@ def traverse(directions_path: Path, generator_source: str | None, seed: int, sca
     counts = {q: sum(e["quality"] == q for e in entries) for q in ("clean", "entangled", "inactive")}
     click.echo(f"wrote {out}: {counts['clean']} clean, {counts['entangled']} entangled, "
                f"{counts['inactive']} inactive directions")
-
-
-@main.group()
-def sweep() -> None:
-    """Hyper-parameter sweeps: Ray Tune + Optuna, tracked in MLflow."""
-
-
-STORAGE_OPTION = click.option("--storage-path", default="runs/sweeps", show_default=True,
-                              help="Where sweeps live (the spec's storage_path).")
-
-
-def _echo_heldout(heldout: dict) -> None:
-    click.echo(f"on held-out test codes ({heldout['sets']} sets of {heldout['samples']}): n_discovered "
-               f"{heldout['n_discovered_mean']:.2f} ± {heldout['n_discovered_std']:.2f}, score "
-               f"{heldout['score_mean']:.4f} ± {heldout['score_std']:.4f}; robustly discovered "
-               f"{heldout['robust_n_discovered']}: {', '.join(heldout['robust']) or 'none'}")
-
-
-def _saved_summary(storage: Path) -> dict:
-    """The summary.json a finished sweep wrote under `storage` ({} before the sweep finished)."""
-    path = storage / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _print_summary(summary: dict, tracking_uri: str) -> None:
-    if "trial_id" in summary:
-        click.echo(f"best trial {summary['trial_id']} (its evaluation at step {summary['step']}, validation codes): "
-                   f"n_discovered {summary['n_discovered']}, "
-                   f"score {summary['score']:.4f}, params {summary['params']}")
-        if "heldout" in summary:
-            _echo_heldout(summary["heldout"])
-        click.echo(f"directions exported to {summary['export']} (explorer.html: sliders over every direction), "
-                   f"registered as {summary['model']} (alias best)")
-    else:
-        click.echo("no finished attention-based trial to select")
-    click.echo(f"Pareto front: {', '.join(summary['pareto_front'])}")
-    mlflow = Path(sys.executable).with_name("mlflow")
-    click.echo(f"MLflow UI: {mlflow if mlflow.exists() else 'mlflow'} ui --backend-store-uri {tracking_uri}")
-
-
-@sweep.command("run")
-@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(path_type=Path))
-@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a dotted spec field.")
-@_friendly_errors
-def sweep_run(spec_path: Path, address: str | None, overrides: tuple[str, ...]) -> None:
-    """Runs a sweep, then selects and exports the best attention-based trial.
-
-    \b
-    Examples:
-      stylediscover sweep run sweeps/quickstart.yaml
-      stylediscover sweep run sweeps/ffhq512.yaml --address ray://head:10001
-      ray job submit --address http://head:8265 --working-dir . -- \\
-          stylediscover sweep run sweeps/ffhq512.yaml --address auto
-    """
-    from stylediscover.sweep.preflight import preflight
-    from stylediscover.sweep.spec import load_spec
-
-    spec = load_spec(spec_path, parse_overrides(overrides, str(spec_path)))
-    preflight(spec, spec_path, address)
-    from stylediscover.sweep.runner import run_sweep  # imports Ray: only once the checks have passed
-
-    _print_summary(run_sweep(spec, address), spec.tracking_uri)
-
-
-@sweep.command("resume")
-@click.argument("name")
-@STORAGE_OPTION
-@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
-@_friendly_errors
-def sweep_resume(name: str, storage_path: str, address: str | None) -> None:
-    """Continues an interrupted sweep; finished trials are not re-run.
-
-    \b
-    Example:
-      stylediscover sweep resume quickstart-20261126-101500
-    """
-    from stylediscover.sweep.preflight import preflight
-    from stylediscover.sweep.records import load_saved_spec
-    from stylediscover.sweep.runner import resume_sweep
-
-    spec = load_saved_spec(name, storage_path)
-    preflight(spec, spec.storage / "spec.json", address)
-    _print_summary(resume_sweep(name, storage_path, address), spec.tracking_uri)
-
-
-@sweep.command("list")
-@STORAGE_OPTION
-@_friendly_errors
-def sweep_list(storage_path: str) -> None:
-    """Lists the sweeps under the storage path: when each started, trials planned and started, whether it finished
-    and what it selected. Reads files only (no Ray, no MLflow, nothing written).
-
-    \b
-    Example:
-      stylediscover sweep list --storage-path runs/sweeps
-    """
-    from stylediscover.sweep.catalog import list_sweeps
-
-    entries = list_sweeps(Path(storage_path))
-    if not entries:
-        click.echo(f"no sweeps under {Path(storage_path).resolve()}")
-    for e in entries:
-        detail = e.problem or e.selected
-        click.echo(f"{e.name:<32} {e.started}  {e.trial_folders:>3}/{e.planned:<3} trials  {e.state:<22} {detail}")
-
-
-@sweep.command("status")
-@click.argument("name")
-@STORAGE_OPTION
-@click.option("--watch", is_flag=True, help="Redraw the table every --interval seconds until the sweep ends.")
-@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
-@_friendly_errors
-def sweep_status(name: str, storage_path: str, watch: bool, interval: float) -> None:
-    """Lists the trials of a sweep with their outcome and best evaluation so far; reads, never writes.
-
-    \b
-    Examples:
-      stylediscover sweep status quickstart-20261126-101500   # make quickstart names it quickstart-<time>
-      stylediscover sweep status quickstart-20261126-101500 --watch
-    """
-    import time
-
-    from stylediscover.sweep.records import load_saved_settings, recorded_trials
-
-    spec = load_saved_settings(name, storage_path)
-    while True:
-        records = recorded_trials(spec)
-        if watch and sys.stdout.isatty():
-            click.clear()
-        click.echo(f"{'trial':<28} {'attention':<10} {'outcome':<14} {'step':>5} {'n_disc':>6} {'robust':>6} "
-                   f"{'score':>7}  params")
-        for r in sorted(records, key=lambda r: r.trial_id):
-            robust = "-" if r.robust_n_discovered is None else r.robust_n_discovered
-            click.echo(f"{r.trial_id:<28} {r.attention:<10} {r.outcome:<14} {r.step:>5} {r.n_discovered:>6} "
-                       f"{robust:>6} {r.score:>7.4f}  {r.params}")
-        running = sum(r.outcome == "running" for r in records)
-        if not watch or ((spec.storage / "summary.json").exists() and not running):
-            return
-        click.echo(f"{running} running; refreshed {time.strftime('%H:%M:%S')}; "
-                   "Ctrl-C stops watching (not the sweep)")
-        time.sleep(interval)
-
-
-@sweep.command("best")
-@click.argument("name")
-@STORAGE_OPTION
-@_friendly_errors
-def sweep_best(name: str, storage_path: str) -> None:
-    """Prints the selected trial (the spec's selection rule) and the Pareto front.
-
-    \b
-    Example:
-      stylediscover sweep best quickstart-20261126-101500
-    """
-    from stylediscover.sweep.records import load_saved_settings, recorded_trials
-    from stylediscover.sweep.selection import pareto_front, select_best
-
-    spec = load_saved_settings(name, storage_path)
-    records = recorded_trials(spec)
-    best = select_best(records, spec.selection.rule, spec.selection.attention_only)
-    if best is None:
-        click.echo("no finished attention-based trial yet")
-    else:
-        click.echo(f"best ({spec.selection.rule}): {best.trial_id} attention={best.attention} "
-                   f"step={best.step} n_discovered={best.n_discovered} "
-                   + ("" if best.weakest_margin is None else f"robust_n_discovered={best.robust_n_discovered} "
-                      f"weakest_margin={best.weakest_margin:.3f} ")
-                   + f"score={best.score:.4f} params={best.params}")
-        summary = _saved_summary(spec.storage)
-        if summary.get("trial_id") == best.trial_id and "heldout" in summary:
-            _echo_heldout(summary["heldout"])
-    for r in pareto_front([r for r in records if r.outcome in ("finished", "stopped_early")]):
-        click.echo(f"pareto: {r.trial_id} n_discovered={r.n_discovered} score={r.score:.4f}")
-
-
-@sweep.command("export")
-@click.argument("name")
-@STORAGE_OPTION
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@FORCE
-@_friendly_errors
-def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
-    """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map),
-    with the sweep's held-out test of it (heldout.json and the manifest's `heldout` block) once the sweep ran it.
-
-    \b
-    Example:
-      stylediscover sweep export quickstart-20261126-101500 --out exported/
-    """
-    import shutil
-
-    from stylediscover.errors import InputError
-    from stylediscover.outputs import check_outputs
-    from stylediscover.sweep.records import load_saved_spec, trial_records
-    from stylediscover.sweep.runner import export_trial
-    from stylediscover.sweep.selection import select_best
-
-    check_outputs([out], force)
-    if out.exists():
-        if not (out / "directions.json").is_file():
-            raise InputError(out, "exists and is not an export; --force replaces exports only", "--out")
-        shutil.rmtree(out)
-    spec = load_saved_spec(name, storage_path)
-    best = select_best(trial_records(spec), spec.selection.rule, spec.selection.attention_only)
-    if best is None:
-        raise InputError(spec.storage, "no finished attention-based trial to export")
-    export_trial(best, out)
-    tested = spec.storage / "best" / "heldout.json"
-    if tested.is_file() and _saved_summary(spec.storage).get("trial_id") == best.trial_id:
-        from stylediscover.directions import record_heldout
-        from stylediscover.heldout import heldout_block
-
-        shutil.copy2(tested, out / "heldout.json")
-        record_heldout(out / "directions.json", heldout_block(json.loads(tested.read_text())))
-    click.echo(f"exported trial {best.trial_id} to {out}")
-
 
 
 @main.command()

@@ -2,13 +2,15 @@
 
 import difflib
 import stat
+import types
+import typing
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from stylediscover.errors import InputError, from_validation_error
+from stylediscover.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
 MAX_YAML_BYTES = 2 << 20  # option files are a few kB; larger ones are refused unread
@@ -158,21 +160,72 @@ def dotted_fields(model_cls: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
+def _unwrapped(annotation: Any) -> Any:
+    """`Annotated[X, ...]` → X, `X | None` → X; other annotations as they are."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrapped(members[0]) if len(members) == 1 else annotation
+    return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _member(annotation: Any, part: str) -> Any:
+    """The model of a union that a validation location's `part` names: by its `type` literal (a discriminated union)
+    or by class name; None when none does."""
+    for member in map(_unwrapped, typing.get_args(annotation)):
+        tag = member.model_fields.get("type") if _is_model(member) else None
+        if member.__name__ == part or (tag is not None and part in typing.get_args(tag.annotation)):
+            return member
+    return None
+
+
+def fields_at(model_cls: type[BaseModel], loc: tuple) -> list[str]:
+    """The option names of the mapping at a validation error's location `loc` (mapping keys, list indices and union
+    tags included, as pydantic reports them) inside `model_cls`; [] where it is not a model."""
+    annotation: Any = model_cls
+    for part in loc:
+        annotation = _unwrapped(annotation)
+        origin = typing.get_origin(annotation)
+        if _is_model(annotation):
+            field = annotation.model_fields.get(str(part))
+            annotation = field.annotation if field is not None else None
+        elif origin is dict:
+            annotation = typing.get_args(annotation)[1]
+        elif origin in (list, tuple):
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            annotation = _member(annotation, str(part))
+        else:
+            return []
+    annotation = _unwrapped(annotation)
+    return list(annotation.model_fields) if _is_model(annotation) else []
+
+
 def validate(model_cls: type[M], data: dict, source: str | Path, overrides: Iterable[str] = ()) -> M:
-    """`data` as `model_cls`; a problem at or under the key of an override names that override (`--set KEY`), and
-    an unknown key is given the nearest known one."""
+    """`data` as `model_cls`; an unknown key (reported before the problems it causes, such as the right key missing)
+    is given the nearest known one, and a problem at or under the key of an override names that override
+    (`--set KEY`)."""
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
-        error = from_validation_error(source, exc)
-        key = next((k for k in overrides if error.field and (error.field + ".").startswith(k + ".")), None)
-        if key is None:
-            raise error from None
-        problem = error.problem
-        if exc.errors()[0]["type"] == "extra_forbidden":
+        errors = exc.errors()
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        field = ".".join(str(part) for part in first["loc"]) or None
+        key = next((k for k in overrides if field and (field + ".").startswith(k + ".")), None)
+        if first["type"] != "extra_forbidden":
+            raise InputError(source, first["msg"], f"--set {key}" if key else field) from None
+        if key is not None:
             nearest = difflib.get_close_matches(key, dotted_fields(model_cls), n=1, cutoff=0.5)
-            problem = f"no such option{f'; did you mean {nearest[0]}?' if nearest else ''}"
-        raise InputError(source, problem, f"--set {key}") from None
+        else:
+            nearest = [".".join(map(str, first["loc"][:-1] + (name,))) for name in difflib.get_close_matches(
+                str(first["loc"][-1]), fields_at(model_cls, first["loc"][:-1]), n=1, cutoff=0.5)]
+        problem = f"no such option{f'; did you mean {nearest[0]}?' if nearest else ''}"
+        raise InputError(source, problem, f"--set {key}" if key else field) from None
 
 
 def load_options(model_cls: type[M], base: dict, overrides: tuple[str, ...], source: str | Path) -> M:

@@ -1,5 +1,7 @@
-"""Pictures: traversal grids (directions × strengths), attention heat maps (directions × layers), sweep plots."""
+"""Pictures: traversal grids (directions × strengths) with a legend of their row labels, attention heat maps
+(directions × layers), sweep plots and the trials' grids side by side."""
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -10,9 +12,17 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from stylediscover.directions import QUALITY_THRESHOLDS  # noqa: E402
 from stylediscover.imaging import grid, save_png  # noqa: E402
 
 MIN_TILE = 64
+LABEL_LEGEND = (
+    "Row label '5 wall_hue 0.52 x38.6 L0-1 clean': direction 5 moves wall_hue most, by 0.52 (normalised: of the "
+    "attribute's range, a hue's of half a turn) at its recommended strength s; x38.6: 38.6 times the next most "
+    "moved attribute (x inf: no other moves); L0-1: it edits W+ layers 0 to 1; quality: clean (x >= "
+    f"{QUALITY_THRESHOLDS['clean_margin']:g}), entangled (below), inactive (response < "
+    f"{QUALITY_THRESHOLDS['inactive_below']:g}). Columns: strengths from -s to +s; the middle one is the code "
+    "unedited.")
 
 
 @torch.no_grad()
@@ -38,7 +48,7 @@ def traversal_grid(generator, all_deltas, scales: torch.Tensor, strengths: int, 
         images = F.interpolate(images, scale_factor=MIN_TILE // images.shape[-1], mode="nearest")
     picture = grid(images, cols=strengths)
     if labels is not None:
-        picture = _label_rows(picture, [labels[k] for k in order], images.shape[-1])
+        picture = _with_legend(_label_rows(picture, [labels[k] for k in order], images.shape[-1]))
     return save_png(picture, path)
 
 
@@ -53,6 +63,44 @@ def _label_rows(picture: torch.Tensor, labels: list[str], tile: int, pad: int = 
     for i, text in enumerate(labels):
         draw.text((4, i * (tile + pad) + tile // 2 - 5), text, fill="black")
     return torch.cat([to_tensor(strip), picture], dim=2)
+
+
+def _with_legend(picture: torch.Tensor) -> torch.Tensor:
+    """The picture [C, H, W] above a white strip holding LABEL_LEGEND, wrapped to its width (at least 40
+    characters)."""
+    from PIL import Image, ImageDraw
+    from torchvision.transforms.functional import to_tensor
+
+    char = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength("x")
+    lines = textwrap.wrap(LABEL_LEGEND, max(40, int((picture.shape[2] - 8) / char)))
+    strip = Image.new("RGB", (max(picture.shape[2], int(8 + char * max(map(len, lines)))), 6 + 12 * len(lines)),
+                      "white")
+    draw = ImageDraw.Draw(strip)
+    for i, line in enumerate(lines):
+        draw.text((4, 3 + 12 * i), line, fill="black")
+    legend = to_tensor(strip)
+    width = legend.shape[2]
+    padded = torch.ones(picture.shape[0], picture.shape[1], width)
+    padded[:, :, :picture.shape[2]] = picture
+    return torch.cat([padded, legend], dim=1)
+
+
+def side_by_side(panels: list[tuple[str, Path]], path: Path, pad: int = 12) -> Path:
+    """The pictures at the `panels`' paths in one row, each under its title (tallest sets the height); PNG."""
+    from PIL import Image, ImageDraw
+
+    pictures = [(title, Image.open(p).convert("RGB")) for title, p in panels]
+    width = sum(p.width for _, p in pictures) + pad * (len(pictures) + 1)
+    height = max(p.height for _, p in pictures) + 24 + 2 * pad
+    canvas = Image.new("RGB", (width, height), "white")
+    draw, x = ImageDraw.Draw(canvas), pad
+    for title, picture in pictures:
+        draw.text((x, pad), title, fill="black")
+        canvas.paste(picture, (x, pad + 24))
+        x += picture.width + pad
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path
 
 
 @torch.no_grad()
@@ -75,32 +123,41 @@ def attention_heatmap(navigator, path: Path, labels: list[str] | None = None, ws
     return path
 
 
-def sweep_plot(records, front, path: Path) -> Path:
-    """Left: score and n_discovered per trial; right: score vs n_discovered with the Pareto front (each trial
-    at its best evaluation). n_discovered axes are integer, from 0."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+def sweep_plot(records, front, path: Path, selected: str | None = None) -> Path:
+    """Left: score and n_discovered (and the robust count, where trials have one) per trial; right: score vs
+    n_discovered with the Pareto front (each trial at its best evaluation, on the first validation set). The
+    `selected` trial id is starred on both. n_discovered axes are integer, from 0."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     done = [r for r in records if r.outcome in ("finished", "stopped_early")]
-    ids = [r.trial_id[-8:] for r in done]
+    ids = [("★ " if r.trial_id == selected else "") + r.trial_id[-8:] for r in done]
     left.bar(range(len(done)), [r.score for r in done], color="tab:blue", label="score")
     left.set_xticks(range(len(done)), ids, rotation=60, fontsize=7)
     left.set_ylabel("score", color="tab:blue")
     twin = left.twinx()
-    twin.plot(range(len(done)), [r.n_discovered for r in done], "o", color="tab:red")
+    twin.plot(range(len(done)), [r.n_discovered for r in done], "o", color="tab:red", label="n_discovered")
+    robust = [(i, r.robust_n_discovered) for i, r in enumerate(done) if r.robust_n_discovered is not None]
+    if robust:
+        twin.plot(*zip(*robust), "s", mfc="none", ms=10, color="tab:green", label="robust count")
     twin.set_ylabel("n_discovered", color="tab:red")
+    twin.legend(fontsize=7, loc="lower right")
     top = max([r.n_discovered for r in done], default=1) + 0.5
     for axis in (twin, right):
         axis.set_ylim(-0.2, top)
         axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_title("metrics per trial (best evaluation)")
+    left.set_title("metrics per trial (best evaluation; ★ selected)")
     for kind in sorted({r.attention for r in done}):
         pts = [r for r in done if r.attention == kind]
         right.scatter([r.score for r in pts], [r.n_discovered for r in pts], label=f"attention={kind}", alpha=0.7)
     right.plot([r.score for r in front], [r.n_discovered for r in front], "k--", marker="o", mfc="none", ms=12,
-               label="Pareto front")
-    right.set_xlabel("score (higher is better)")
+               label="Pareto front: no other trial beats it on both")
+    chosen = [r for r in done if r.trial_id == selected]
+    if chosen:
+        right.plot([chosen[0].score], [chosen[0].n_discovered], "*", color="gold", mec="black", ms=18,
+                   label=f"selected {selected[-8:]} (by the selection rule, not the front)")
+    right.set_xlabel("score on the first validation set (higher is better)")
     right.set_ylabel("n_discovered")
-    right.legend(fontsize=8)
-    right.set_title("trials and Pareto front")
+    right.legend(fontsize=7)
+    right.set_title("trials and Pareto front (score × n_discovered)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

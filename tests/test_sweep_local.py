@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import optuna
 import pytest
@@ -54,8 +55,11 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
         assert run.data.params["navigator.num_directions"] == "3" and "loss.form" in run.data.params
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"images", "best"} <= artifacts
-        assert run.info.run_name == f"form={run.data.params['loss.form']}, " \
-                                    f"attention={run.data.params['navigator.attention']}"
+        selected = run.info.run_id == summary["run_id"]
+        assert run.info.run_name == ("★ " if selected else "") + \
+            f"{run.data.params['loss.form']} {run.data.params['navigator.attention']}"
+        assert run.data.tags["stylediscover.selected"] == str(selected).lower()
+        assert "Row label '5 wall_hue" in run.data.tags["mlflow.note.content"]
         assert run.data.tags["ray.trial_id"] == run.data.tags["stylediscover.trial_id"]
         images = {a.path for a in client.list_artifacts(run.info.run_id, "images")}
         assert any(i.startswith("images/traversal+step+2+") for i in images), images
@@ -70,8 +74,9 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert parent.data.tags["mlflow.note.content"].count(f"runs/{summary['run_id']})") == 1
     assert parent.data.params["search.algorithm"] == "optuna_tpe" and parent.data.params["base.steps"] == "6"
     assert parent.data.metrics["selected_n_discovered"] == summary["n_discovered"]
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"sweep.png", "summary.json", "spec.json",
-                                                                           "export"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
+        "sweep.png", "summary.json", "spec.json", "export", "ranking.json", "trials.png"}
+    assert_ranking_explains(spec, summary, parent, client)
     exported_files = {a.path.split("/", 1)[1] for a in client.list_artifacts(parent.info.run_id, "export")}
     assert {"directions.safetensors", "directions.json", "directions_npy", "explorer.html", "heldout.json",
             "traversal.png", "attention.png", "responses.json"} <= exported_files, exported_files
@@ -98,8 +103,13 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {r.info.run_id for r in trials}
     assert {t.number for t in study.trials} == {int(r.data.tags["optuna.trial_number"]) for r in trials}
 
-    again = resume_sweep("tiny", str(tmp_path / "store"))
-    assert again["trial_id"] == summary["trial_id"]
+    before = _snapshot(tmp_path / "store", spec)
+    again = CliRunner().invoke(main, ["sweep", "resume", str(spec.storage)])
+    assert again.exit_code == 0 and again.output.startswith("sweep tiny finished (") and "nothing to resume" in \
+        again.output and again.output.count("\n") == 1, again.output
+    assert _snapshot(tmp_path / "store", spec) == before, "resuming a finished sweep did work"
+    assert resume_sweep("tiny", str(tmp_path / "store")) == json.loads((spec.storage / "summary.json").read_text())
+    assert_interrupted_redo_keeps_the_export(spec, summary)
     _, trials_after, parents_after = child_runs(spec)
     assert len(trials_after) == 3 and len(parents_after) == 1
     assert_snapshot_is_mlflow(spec)
@@ -122,6 +132,71 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     exported_manifest = json.loads((out / "directions.json").read_text())
     assert exported_manifest["metrics"]["score"] == summary["score"]
     assert exported_manifest["heldout"] == block and (out / "heldout.json").is_file()
+
+
+def assert_ranking_explains(spec, summary: dict, parent, client) -> None:
+    """summary.json, `sweep best` (by folder), the parent's description and ranking.json tell one ranking: every
+    trial, ranked as selection does, with its searched values and validation figures, and what decided."""
+    from stylediscover.sweep.ranking import explanation
+    from stylediscover.sweep.selection import select_best
+
+    assert json.loads((spec.storage / "summary.json").read_text()) == summary
+    records = {r.trial_id: r for r in trial_records(spec)}
+    ranking = summary["ranking"]
+    assert sorted(e["trial_id"] for e in ranking) == sorted(records)
+    ranked = [e for e in ranking if e["rank"] is not None]
+    assert [e["rank"] for e in ranked] == list(range(1, len(ranked) + 1)) and ranked == ranking[:len(ranked)]
+    assert ranked[0]["trial_id"] == summary["trial_id"] == select_best(list(records.values()), "discovered_then_score")\
+        .trial_id
+    for e in ranking:
+        r = records[e["trial_id"]]
+        assert (e["params"], e["n_discovered"], e["score"], e["step"]) == (r.params, r.n_discovered, r.score, r.step)
+        assert (e["excluded"] is None) == (e["rank"] is not None)
+        if e["excluded"]:
+            assert r.attention == "none" or r.outcome not in ("finished", "stopped_early"), e
+    if len(ranked) > 1:
+        assert summary["decision"].startswith(f"{ranked[0]['trial_id']} (") and " ranks above " in \
+            summary["decision"] or " tie on " in summary["decision"], summary["decision"]
+    best = CliRunner().invoke(main, ["sweep", "best", str(spec.storage)])
+    assert best.exit_code == 0 and best.output.splitlines() == explanation(summary), best.output
+    assert "Pareto front (trials that no other trial beats on both score and n_discovered" in best.output
+    assert "wall time: " in best.output and f"stylediscover sweep status {spec.storage}" in best.output
+    assert f"#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}" in best.output
+    note = parent.data.tags["mlflow.note.content"]
+    assert summary["decision"] in note and "Row label '5 wall_hue" in note
+    assert all(f"| {e['trial_id']} |" in note for e in ranking)
+    table = json.loads(Path(client.download_artifacts(parent.info.run_id, "ranking.json")).read_text())
+    assert [row[table["columns"].index("trial")] for row in table["data"]] == [e["trial_id"] for e in ranking]
+    version = client.get_model_version_by_alias("stylediscover-directions", "best")
+    assert f"trial `{summary['trial_id']}`" in version.description and "Held-out test: on held-out test codes (2 " \
+        "sets of 8)" in version.description and '"loss.form"' in version.description
+    assert "the selection of the sweep that finished last" in \
+        client.get_registered_model("stylediscover-directions").description
+
+
+def assert_interrupted_redo_keeps_the_export(spec, summary: dict) -> None:
+    """A redo of the finish interrupted during the held-out test leaves best/ as it was (its held-out block there);
+    the next redo replaces it whole and clears the leftover."""
+    from stylediscover.sweep import finish
+
+    manifest = (spec.storage / "best" / "directions.json").read_text()
+
+    def interrupted(*args) -> dict:
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(finish, "confirm", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            resume_sweep(str(spec.storage), "unused", redo_finish=True)
+    assert (spec.storage / "best" / "directions.json").read_text() == manifest
+    assert json.loads((spec.storage / "summary.json").read_text()) == summary
+    assert [p.name for p in spec.storage.glob(".best-*")], "no staged export was left by the interruption"
+    redone = resume_sweep(str(spec.storage), "unused", redo_finish=True)
+    assert redone["driver"] == "redo of the finish" and redone["trial_id"] == summary["trial_id"]
+    assert redone["model"] == summary["model"], "the same export was registered again"
+    assert not list(spec.storage.glob(".best-*")) and "heldout" in json.loads(manifest)
+    assert json.loads((spec.storage / "best" / "directions.json").read_text())["heldout"] == \
+        json.loads(manifest)["heldout"]
 
 
 def assert_snapshot_is_mlflow(spec) -> None:

@@ -3,6 +3,7 @@ importing MLflow, Ray or torch, or from MLflow for sweeps older than it, whose r
 
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,14 @@ from stylediscover.sweep.snapshot import SNAPSHOT_FILE, TrialSnapshot, read_snap
 
 ROOT = Path(__file__).parents[1]
 SPACE = {"navigator.attention": {"type": "choice", "values": ["softmax", "none"]}}
+
+
+def ranking_rows(output: str) -> dict[str, list[str]]:
+    """`sweep best`'s ranking table: trial id → its cells (split on runs of 2 spaces or more)."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["rank", "trial"])
+    rows = [re.split(r" {2,}", line.strip()) for line in lines[start + 1:] if not line.strip().startswith("(")]
+    return {row[1]: row for row in rows[:next(i for i, row in enumerate(rows) if len(row) < 3)]}
 
 
 def saved_sweep(storage: Path, name: str, **settings) -> SweepSettings:
@@ -54,8 +63,12 @@ def test_old_sweeps_are_read_from_mlflow_under_the_old_metric_names(tmp_path):
     status = CliRunner().invoke(main, ["sweep", "status", "old", "--storage-path", str(tmp_path)])
     assert status.exit_code == 0 and "finished" in status.output and "0.5000" in status.output, status.output
     best = CliRunner().invoke(main, ["sweep", "best", "old", "--storage-path", str(tmp_path)])
-    assert "best (discovered_then_score): t1 attention=softmax step=4 n_discovered=3 score=0.5000" in best.output, \
-        best.output
+    rows = ranking_rows(best.output)
+    assert rows["t1"] == ["1", "t1", "attention=softmax", "0.5000", "3", "4"], best.output
+    assert rows["t2"] == ["-", "t2", "attention=none", "0.9000", "4", "2",
+                          "excluded: no attention (selection.attention_only); Pareto front"], best.output
+    assert "decided: t1 (softmax) is the only trial that could be selected" in best.output
+    assert "not finished yet" in best.output
 
 
 def test_snapshot_keeps_what_mlflow_keeps(tmp_path):
@@ -93,7 +106,7 @@ def test_status_and_best_read_the_snapshot_without_mlflow_ray_or_torch(tmp_path)
         imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines()
                     if line.startswith("import time:")}
         assert not imported & {"mlflow", "ray", "torch"}, sorted(imported & {"mlflow", "ray", "torch"})
-    assert "best (discovered_then_score): t1 attention=softmax step=4 n_discovered=3" in out.stdout, out.stdout
+    assert ranking_rows(out.stdout)["t1"][:6] == ["1", "t1", "attention=softmax", "0.5000", "3", "4"], out.stdout
 
 
 def test_robust_figures_travel_alike_and_robust_then_margin_selects_on_them(tmp_path):
@@ -125,8 +138,13 @@ def test_robust_figures_travel_alike_and_robust_then_margin_selects_on_them(tmp_
     assert select_best(list(from_mlflow.values()), "robust_then_margin").trial_id == "t3"
     assert select_best(list(from_snapshot.values()), "discovered_then_score").trial_id == "t1"
     best = CliRunner().invoke(main, ["sweep", "best", "robust", "--storage-path", str(tmp_path)])
-    assert "best (robust_then_margin): t3 attention=softmax step=4 n_discovered=6 robust_n_discovered=6 " \
-           "weakest_margin=0.300 score=0.1000" in best.output, best.output
+    rows = ranking_rows(best.output)
+    assert [rows[t][:8] for t in ("t3", "t2", "t1")] == [
+        ["1", "t3", "attention=softmax", "6", "0.300", "0.1000", "6", "4"],
+        ["2", "t2", "attention=softmax", "6", "0.200", "0.5000", "6", "4"],
+        ["3", "t1", "attention=softmax", "5", "0.400", "0.9000", "6", "4"]], best.output
+    assert "decided: t3 (softmax) ranks above t2 (softmax) on weakest margin: 0.300 against 0.200, after a tie on " \
+           "robust count 6" in best.output, best.output
     status = CliRunner().invoke(main, ["sweep", "status", "robust", "--storage-path", str(tmp_path)])
     assert "robust" in status.output.splitlines()[0] and "     6  0.1000" in status.output, status.output
 

@@ -49,7 +49,7 @@ def test_inline_base_updates_base_config_key_by_key(tmp_path, base):
     (lambda s: s.update({"scheduler": {"type": "hyperband"}}), "scheduler.type", "Input should be"),
     (lambda s: s.update({"name": "has space"}), "name", "should match pattern"),
     (lambda s: s["search_space"].update({"lr": {"type": "grid", "values": [0.1]}}), None, "search.algorithm 'grid'"),
-    (lambda s: s.update({"unknown_key": 1}), "unknown_key", "Extra inputs are not permitted"),
+    (lambda s: s.update({"unknown_key": 1}), "unknown_key", "no such option"),
     (lambda s: s.update({"selection": {"confirm_samples": 500}}), "selection.confirm_samples", "selection.test_sets"),
     (lambda s: s.update({"selection": {"rule": "robust_then_margin"}}), "selection.rule", "base.eval.validation_sets"),
     (lambda s: s["search_space"].update({"eval.validation_sets": {"type": "choice", "values": [1, 5]}}),
@@ -105,3 +105,31 @@ def test_unknown_override_names_the_nearest_key(tmp_path, base, key, nearest):
     with pytest.raises(InputError) as refused:
         load_spec(write(tmp_path, {"name": "ok", "base": base}), {key: 1})
     assert refused.value.field == f"--set {key}" and f"did you mean {nearest}?" in refused.value.problem
+
+
+@pytest.mark.parametrize("edit, field, nearest", [
+    (lambda s: s.update({"selecton": {"rule": "score"}}), "selecton", "selection"),
+    (lambda s: s.update({"selection": {"tests_sets": 2}}), "selection.tests_sets", "selection.test_sets"),
+    (lambda s: s["base"].update({"stepz": 4}), "base.stepz", "base.steps"),
+    (lambda s: s["base"]["loss"].update({"temprature": 0.2}), "base.loss.temprature", "base.loss.temperature"),
+    (lambda s: s["search_space"].update({"loss.form": {"type": "choice", "valuse": ["linear"]}}),
+     "search_space.loss.form.choice.valuse", "search_space.loss.form.choice.values"),
+])
+def test_yaml_key_typos_name_the_nearest_key(tmp_path, base, edit, field, nearest):
+    """A misspelt key in the file gets the nearest key at its place, before the problems it causes (the right key
+    then missing), as a misspelt --set key does."""
+    spec = {"name": "bad", "base": base, "search_space": {}, "storage_path": str(tmp_path / "store")}
+    edit(spec)
+    with pytest.raises(InputError) as refused:
+        load_spec(write(tmp_path, spec))
+    assert refused.value.field == field and refused.value.problem == f"no such option; did you mean {nearest}?"
+
+
+def test_yaml_key_typo_in_a_trial_config_names_the_nearest_key(tmp_path):
+    from stylediscover.config import TrainConfig
+    from stylediscover.options import load_options
+
+    with pytest.raises(InputError) as refused:
+        load_options(TrainConfig, {"navigator": {"atention": "softmax"}}, (), tmp_path / "c.yaml")
+    assert str(refused.value) == f"{tmp_path / 'c.yaml'}: navigator.atention: no such option; did you mean " \
+                                 "navigator.attention?"

@@ -21,7 +21,9 @@ class SweepEntry:
 def _selected(summary: dict) -> str:
     if "trial_id" not in summary:
         return "no selection"
-    text = f"{summary['trial_id']} ({summary['n_discovered']} found, score {summary['score']:.3f})"
+    robust = (f", robustly {summary['robust_n_discovered']} over the validation sets, weakest margin "
+              f"{summary['weakest_margin']:.2f}" if summary.get("weakest_margin") is not None else "")
+    text = f"{summary['trial_id']} ({summary['n_discovered']} found, score {summary['score']:.3f}{robust})"
     test = summary.get("heldout")
     return text + (f"; held-out {test['n_discovered_mean']:.1f} ± {test['n_discovered_std']:.1f} found, "
                    f"{test['robust_n_discovered']} robustly" if test else "")

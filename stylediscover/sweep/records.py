@@ -2,6 +2,7 @@
 record them, without importing Ray: what `sweep status`, `best` and `export` read, and what the driver's selection
 starts from. MLflow is imported only where MLflow is read."""
 
+import difflib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -19,15 +20,46 @@ if TYPE_CHECKING:
     from stylediscover.sweep.tracking import SweepTracker
 
 SavedT = TypeVar("SavedT", bound=SweepSettings)
+SUMMARY_FILE = "summary.json"
+
+
+def locate(sweep: str, storage_path: str) -> tuple[str, Path]:
+    """A sweep given by name (under `storage_path`) or by folder (a path holding spec.json, as `explore` takes it) →
+    its name and its storage folder (absolute). A missing sweep is refused naming the folder searched, the sweeps
+    there nearest to the name, and how to point elsewhere."""
+    given = Path(sweep)
+    if (given / "spec.json").is_file():
+        return given.resolve().name, given.resolve().parent
+    folder = Path(storage_path).resolve()
+    if "/" in sweep or sweep in (".", ".."):
+        raise InputError(given, "not a sweep folder (no spec.json in it); give a sweep's folder, or its name under "
+                         "--storage-path")
+    if not (folder / sweep / "spec.json").is_file():
+        names = sorted(p.parent.name for p in folder.glob("*/spec.json"))
+        near = difflib.get_close_matches(sweep, names, n=3, cutoff=0.5) or names[-3:]
+        there = f"; sweeps there: {', '.join(near)}" if near else ("; no sweeps there" if folder.is_dir() else
+                                                                     "; that folder does not exist")
+        raise InputError(folder / sweep, f"no sweep named {sweep!r} under {folder} (the --storage-path, default "
+                         f"runs/sweeps relative to where the command runs){there}; pass --storage-path DIR or the "
+                         "sweep's folder")
+    return sweep, folder
+
+
+def finished_summary(storage: Path) -> dict | None:
+    """The summary.json of a sweep whose finish completed without failure (written last, so complete), else None."""
+    try:
+        summary = json.loads((Path(storage) / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and "failure" not in summary else None
 
 
 def _load_saved(name: str, storage_path: str, model: type[SavedT]) -> SavedT:
-    """spec.json of the sweep `name` validated as `model`, its storage path set to where it was found (so a sweep
-    is found from any directory); a missing, empty or corrupt spec.json is refused naming the file."""
-    folder = Path(storage_path).resolve()
+    """spec.json of the sweep `name` (or folder, see `locate`) validated as `model`, its storage path set to where it
+    was found (so a sweep is found from any directory); a missing, empty or corrupt spec.json is refused naming the
+    file."""
+    name, folder = locate(name, storage_path)
     path = folder / name / "spec.json"
-    if not path.is_file():
-        raise InputError(path, f"no sweep named {name!r} under {storage_path} (spec.json missing)")
     try:
         data = json.loads(path.read_text())
         if model is SweepSettings and isinstance(data, dict):
@@ -93,7 +125,8 @@ def trial_records(spec: SweepSettings, tracker: "SweepTracker | None" = None) ->
             weakest_margin=_optional(run_metric(run, "best_weakest_margin", float("nan"))),
             outcome=run.data.tags.get(OUTCOME_TAG, "running"), error=run.data.tags.get(ERROR_TAG, ""),
             checkpoint=_last_checkpoint(spec, trial_id),
-            params={k: v for k, v in run.data.params.items() if k in spec.search_space}, run_id=run.info.run_id))
+            params={k: run.data.params[k] for k in spec.search_space if k in run.data.params},
+            run_id=run.info.run_id))
     return records
 
 

@@ -1,12 +1,15 @@
 """The MLflow model of a directions export: a pyfunc model registered once per experiment as `<experiment>-directions`,
-its newest version under the alias `best`; `mlflow.pyfunc.load_model("models:/<name>@best")` loads it offline. Each
-version carries the sha256 of its directions.safetensors (tag `stylediscover.directions_sha256`), so registering a run's
-export again (a resumed sweep) adds no version while the alias still points at it.
+the alias `best` on the version registered last (a sweep's finish registers its selection: the alias is the selection
+of the sweep that finished last, see MODEL_DESCRIPTION); `mlflow.pyfunc.load_model("models:/<name>@best")` loads it
+offline. Each version carries the sha256 of its directions.safetensors (tag `stylediscover.directions_sha256`), so
+registering a run's export again (a resumed sweep) adds no version while the alias still points at it; its description
+(given by the caller) says what it is.
 
-Artifacts: the export's directions.safetensors and directions.json, and the generator file when the manifest's
-generator is a local path. `builtin:<domain>` resolves from the installed package; a known name (`stylediscover
-generators list`) from the download cache, downloaded when missing. The generator is resolved only when seeds or
-rendering need it, and its file must have the manifest's sha256; edits of W+ codes need the directions only.
+Artifacts: the export's directions.safetensors and directions.json, its traversal.png when it has one, and the
+generator file when the manifest's generator is a local path. `builtin:<domain>` resolves from the installed package;
+a known name (`stylediscover generators list`) from the download cache, downloaded when missing. The generator is
+resolved only when seeds or rendering need it, and its file must have the manifest's sha256; edits of W+ codes need
+the directions only.
 
 predict(context, model_input, params) → DataFrame, one row per input row:
   model_input  DataFrame: `w_plus` (a [L, d] list or array per row), or `seed` (z ~ N(0, I) seeded as `generators
@@ -51,6 +54,11 @@ ALIAS = "best"
 DIRECTIONS_SHA_TAG = "stylediscover.directions_sha256"
 MODEL_NAME = "directions"
 IMAGE_FORMATS = ("png", "array")
+MODEL_DESCRIPTION = (
+    "Directions selected by the sweeps of this experiment (stylediscover), one version per sweep finish. Alias `best`: "
+    "the version registered last, i.e. the selection of the sweep that finished last (or redid its finish) in this "
+    "experiment. Each sweep selects on its own validation codes, so `best` is not a comparison across sweeps: compare "
+    "the versions' held-out figures in their descriptions.")
 REQUIREMENTS = ("stylediscover", "mlflow", "torch", "torchvision", "numpy", "pandas", "safetensors", "pillow")
 
 
@@ -177,13 +185,17 @@ def _registered(client: MlflowClient, name: str, run_id: str, digest: str) -> Mo
     return version if version.run_id == run_id and version.tags.get(DIRECTIONS_SHA_TAG) == digest else None
 
 
-def register_export(tracking_uri: str, experiment_name: str, run_id: str, export_dir: Path) -> ModelVersion:
+def register_export(tracking_uri: str, experiment_name: str, run_id: str, export_dir: Path,
+                    description: str = "") -> ModelVersion:
     """Logs the export in `export_dir` as a pyfunc model of run `run_id` (which keeps its status, and a finished run
-    its end time), registers it as a new version of `<experiment_name>-directions` in the same store and points the
-    alias `best` at it; returns the version under `best` instead when that already holds this run's directions."""
+    its end time), registers it as a new version of `<experiment_name>-directions` in the same store, described by
+    `description`, and points the alias `best` at it; returns the version under `best` instead (its description set
+    to `description`) when that already holds this run's directions."""
     directions_file = (Path(export_dir) / "directions.safetensors").resolve()
     directions = load_directions(directions_file)
     artifacts = {"directions": str(directions_file), "manifest": str(directions_file.with_suffix(".json"))}
+    if directions_file.with_name("traversal.png").is_file():
+        artifacts["traversal"] = str(directions_file.with_name("traversal.png"))
     source = str(directions.manifest["generator"]["source"])
     if not (source.startswith(PREFIX) or source in KNOWN_CHECKPOINTS):
         if not Path(source).is_file():
@@ -198,7 +210,7 @@ def register_export(tracking_uri: str, experiment_name: str, run_id: str, export
     digest = sha256_of(directions_file)
     registered = _registered(client, name, run_id, digest)
     if registered is not None:
-        return registered
+        return client.update_model_version(name, registered.version, description)
     with tracking_uri_set(tracking_uri), quiet():  # the registry finds `models:/<id>` through the global tracking URI
         try:
             with mlflow.start_run(run_id=run_id):
@@ -208,12 +220,12 @@ def register_export(tracking_uri: str, experiment_name: str, run_id: str, export
             client.set_terminated(run_id, run.status, run.end_time)
         with exclusive(tracking_uri):  # versions of concurrent sweeps, and the alias on the newest of them
             try:
-                client.create_registered_model(name, description="Directions selected by the sweeps of this "
-                                                                 "experiment (stylediscover); alias best: the newest.")
+                client.create_registered_model(name, description=MODEL_DESCRIPTION)
             except MlflowException as exc:
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
+                client.update_registered_model(name, MODEL_DESCRIPTION)  # models registered before it was written
             model_version = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id,
-                                                        tags={DIRECTIONS_SHA_TAG: digest})
+                                                        tags={DIRECTIONS_SHA_TAG: digest}, description=description)
             client.set_registered_model_alias(name, ALIAS, model_version.version)
     return model_version

@@ -23,13 +23,20 @@ class TrialRecord:
     weakest_margin: float | None = None
 
 
-RULES = {
-    "discovered_then_score": lambda r: (r.n_discovered, r.score),
-    "n_discovered": lambda r: (r.n_discovered, r.score),
-    "score": lambda r: (r.score, r.n_discovered),
-    "robust_then_margin": lambda r: (-1 if r.robust_n_discovered is None else r.robust_n_discovered,
-                                     -1.0 if r.weakest_margin is None else r.weakest_margin, r.score),
+# Each rule's ranking keys, most important first: (what a reader calls it, the TrialRecord attribute); a missing
+# robust figure (a trial evaluated on one validation set) ranks below every present one.
+RULE_KEYS = {
+    "discovered_then_score": (("n_discovered", "n_discovered"), ("score", "score")),
+    "n_discovered": (("n_discovered", "n_discovered"), ("score", "score")),
+    "score": (("score", "score"), ("n_discovered", "n_discovered")),
+    "robust_then_margin": (("robust count", "robust_n_discovered"), ("weakest margin", "weakest_margin"),
+                           ("score", "score")),
 }
+
+
+def rule_key(record: TrialRecord, rule: str) -> tuple[float, ...]:
+    """The record's ranking keys under `rule` (larger is better; None counts as -1)."""
+    return tuple(-1 if getattr(record, attr) is None else getattr(record, attr) for _, attr in RULE_KEYS[rule])
 
 
 def candidates(records: list[TrialRecord], attention_only: bool) -> list[TrialRecord]:
@@ -41,7 +48,7 @@ def candidates(records: list[TrialRecord], attention_only: bool) -> list[TrialRe
 def select_best(records: list[TrialRecord], rule: str, attention_only: bool = True) -> TrialRecord | None:
     """The best candidate by `rule`; of tied ones, the smallest trial id (the same whatever order records come in)."""
     pool = sorted(candidates(records, attention_only), key=lambda r: r.trial_id)
-    return max(pool, key=RULES[rule]) if pool else None
+    return max(pool, key=lambda r: rule_key(r, rule)) if pool else None
 
 
 def pareto_front(records: list[TrialRecord]) -> list[TrialRecord]:

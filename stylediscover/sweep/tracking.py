@@ -5,7 +5,8 @@ A sweep is its name plus its storage folder: runs are found again by tags (`styl
 sweeps of one name in different folders never share a parent, and metric steps already logged are skipped.
 Read-only users open the tracker with create=False: it then creates nothing. Child run status: FINISHED (ran all
 steps), KILLED with tag `stylediscover.outcome=stopped_early` (stopped by the scheduler), FAILED (errored after its
-retries; tag `stylediscover.error` holds the trial's last error line).
+retries; tag `stylediscover.error` holds the trial's last error line). The sweep's finish marks its selected child:
+tag `stylediscover.selected` = true (false on the others) and its name prefixed with SELECTED_MARK.
 """
 
 import time
@@ -23,6 +24,9 @@ from stylediscover.sweep.stores import exclusive
 SWEEP_TAG = "stylediscover.sweep"
 STORAGE_TAG = "stylediscover.storage"
 SELECTED_RUN_TAG = "stylediscover.selected_run"
+SELECTED_TAG = "stylediscover.selected"
+SELECTED_MARK = "★ "
+NOTE_TAG = "mlflow.note.content"  # a run's description, markdown
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI opens its model-training view
 TRIAL_TAG = "stylediscover.trial_id"
 ROLE_TAG = "stylediscover.role"
@@ -182,21 +186,34 @@ class SweepTracker:
         self.client.set_terminated(run_id, status)
 
     def finish_sweep(self, tags: dict[str, Any], metrics: dict[str, float], note: str, files: list[Path],
-                     folders: dict[str, Path], status: str = "FINISHED") -> None:
+                     folders: dict[str, Path], status: str, table: list[dict], texts: dict[str, str]) -> None:
         """Records the selection on the parent run as `tags` and `metrics`, `note` as its description (markdown),
-        attaches `files` at the top and each folder under its artifact path, and ends it with `status`."""
+        attaches `files` at the top, each folder under its artifact path, `table` as the table artifact ranking.json
+        (one row per dict) and each of `texts` as a file of that name, and ends it with `status`."""
+        import pandas as pd
+
         now = int(time.time() * 1000)
         self.client.log_batch(self.parent_id, tags=[RunTag(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in tags.items()]
-                              + [RunTag("mlflow.note.content", note)],
+                              + [RunTag(NOTE_TAG, note)],
                               metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
         self.log_artifacts(self.parent_id, files)
         for artifact_path, folder in folders.items():
             self.client.log_artifacts(self.parent_id, str(folder), artifact_path)
+        self.client.log_table(self.parent_id, pd.DataFrame(table), "ranking.json")
+        for name, text in texts.items():
+            self.client.log_text(self.parent_id, text, name)
         self.client.set_terminated(self.parent_id, status)
 
-    def run_link(self, run_id: str) -> str:
-        """The run's page, relative to the MLflow UI's root."""
-        return f"#/experiments/{self.experiment_id}/runs/{run_id}"
+    def mark_selected(self, run_id: str | None) -> None:
+        """Marks the child run `run_id` as the selected one (tag SELECTED_TAG true, name prefixed by SELECTED_MARK)
+        and every other child as not (a redone finish may select another)."""
+        for run in self.trial_runs():
+            chosen = run.info.run_id == run_id
+            base = run.info.run_name.removeprefix(SELECTED_MARK)
+            name = SELECTED_MARK + base if chosen else base
+            if run.info.run_name != name:
+                self.client.update_run(run.info.run_id, name=name)
+            self.client.set_tag(run.info.run_id, SELECTED_TAG, str(chosen).lower())
 
     def trial_runs(self) -> list:
         return self.client.search_runs([self.experiment_id], self._query({ROLE_TAG: "trial"}), max_results=10_000)
