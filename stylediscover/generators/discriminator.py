@@ -5,13 +5,21 @@ images [B, C, R, R] in [-1, 1] → logits [B]; `features(images)` → one map pe
 """
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from stylediscover.generators.network import FullyConnected, fir_filter, lrelu, power_of_two_resolution, resample_filter
+from stylediscover.generators.network import (
+    MAX_WIDTH,
+    FullyConnected,
+    fir_filter,
+    lrelu,
+    power_of_two_resolution,
+    resample_filter,
+)
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -20,9 +28,10 @@ class DiscriminatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resolution: int = 32
-    img_channels: int = Field(3, ge=1)
-    channels: dict[int, int] = Field(description="feature channels per block resolution 4..resolution")
-    mbstd_group: int = Field(4, ge=1)
+    img_channels: int = Field(3, ge=1, le=4)
+    channels: dict[int, Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
+        max_length=16, description="feature channels per block resolution 4..resolution")
+    mbstd_group: int = Field(4, ge=1, le=64)
 
     _resolution = field_validator("resolution")(power_of_two_resolution)
 

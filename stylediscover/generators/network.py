@@ -44,9 +44,9 @@ class GeneratorConfig(BaseModel):
     embed_features: int | None = Field(None, ge=1, le=MAX_WIDTH, description="label embedding width; None: w_dim")
     mapping_layers: int = Field(8, ge=1, le=32)
     mapping_hidden: int | None = Field(None, ge=1, le=MAX_WIDTH, description="hidden width; None means w_dim")
-    mapping_lr_multiplier: float = Field(0.01, gt=0)
+    mapping_lr_multiplier: float = Field(0.01, gt=0, le=100)
     w_avg_beta: float = Field(0.995, ge=0, le=1)
-    conv_clamp: float | None = Field(None, gt=0)
+    conv_clamp: float | None = Field(None, gt=0, le=1e6)
     use_noise: bool = True
 
     _resolution = field_validator("resolution")(power_of_two_resolution)
