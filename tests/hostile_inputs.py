@@ -155,6 +155,16 @@ def _manifests(root: Path) -> list[Case]:
         path = _export(root, f"manifest_{name}", raw_json=data)
         cases.append(Case(f"manifest_{name}", ["traverse", str(path), "--out", OUT], words,
                           [path, path.with_suffix(".json")]))
+    latent = root / "good_latent.npz"
+    latent.write_bytes(good_latent())
+    for name in ("config_null", "hidden_2e6", "entries_1e6", "fewer_entries", "deep_nesting"):
+        path = root / f"manifest_{name}" / "directions.safetensors"
+        for command, args in (("evaluate", ["evaluate", str(path)]),
+                              ("explore", ["explore", str(path.parent), "--static", OUT]),
+                              ("edit", ["edit", str(latent), "--directions", str(path), "--direction", "0", "--out",
+                                        OUT])):
+            words = next(c.words for c in cases if c.name == f"manifest_{name}")
+            cases.append(Case(f"manifest_{name}_{command}", args, words, [path, path.with_suffix(".json")]))
     hidden = changed(lambda m: m["config"].update(navigator={**adaptive, "hidden": 4000}))
     path = _export(root, "manifest_hidden_4000_no_weights", hidden)
     cases.append(Case("manifest_hidden_4000_no_weights", ["traverse", str(path), "--out", OUT],

@@ -1,6 +1,6 @@
-"""The hostile input corpus (tests/hostile_inputs.py) against traverse, edit, edit --recipe and generators convert:
-every input ends in one line naming its file and what is wrong, exit status 2, no traceback, nothing written, within
-60 s, and the refusing process's peak memory stays within 4× the input's size + 64 MB of the same command refusing a
+"""The hostile input corpus (tests/hostile_inputs.py) against traverse, evaluate, explore, edit, edit --recipe and
+generators convert: every input ends in one line naming its file and what is wrong, exit status 2, no traceback,
+nothing written, within 20 s, and the refusing process's peak memory stays within 4× the input's size + 64 MB of the same command refusing a
 junk file. Commands run in children forked from one process (tests/hostile_runner.py) so torch is imported once."""
 
 import json
@@ -37,7 +37,9 @@ def baselines(root: Path, good_export: Path) -> dict[str, list[str]]:
             "recipe": ["edit", "--recipe", str(root / "recipe.json"), "--out", OUT],
             "edit": ["edit", str(root / "latent.npz"), "--directions", str(good_export), "--direction", "0",
                      "--out", OUT],
-            "convert": ["generators", "convert", str(root / "ckpt.pkl"), "--out", OUT]}
+            "convert": ["generators", "convert", str(root / "ckpt.pkl"), "--out", OUT],
+            "evaluate": ["evaluate", str(root / "junk" / "directions.safetensors")],
+            "explore": ["explore", str(root / "junk"), "--static", OUT]}
 
 
 def files_under(root: Path) -> set[str]:
@@ -69,6 +71,7 @@ def test_the_corpus_covers_every_kind(corpus):
     assert len(cases) >= 60
     kinds = {c.name.split("_")[0] for c in cases}
     assert kinds == {"manifest", "directions", "special", "recipe", "latent", "checkpoint"}
+    assert {family(c.args) for c in cases} == {"traverse", "evaluate", "explore", "edit", "recipe", "convert"}
 
 
 def test_every_input_is_refused_in_one_line_with_status_2(corpus):
