@@ -210,7 +210,7 @@ def explanation(summary: dict) -> list[str]:
     lines += ["  " + line for line in ranking_table(summary)]
     lines += [f"  ({_legend(summary)})", f"decided: {summary['decision']}", pareto_line(summary)]
     if "trial_id" in summary:
-        lines.append(f"selected: trial {summary['trial_id']}, its evaluation at step {summary['step']}"
+        lines.append(f"best trial {summary['trial_id']} (the selection), its evaluation at step {summary['step']}"
                      + (f"; exported to {summary['export']} (explorer.html: sliders over every direction), "
                         f"registered as {summary['model']}" if "export" in summary else ""))
         if "heldout" in summary:

@@ -36,7 +36,7 @@ def locate(sweep: str, storage_path: str) -> tuple[str, Path]:
                          "--storage-path")
     if not (folder / sweep / "spec.json").is_file():
         names = sorted(p.parent.name for p in folder.glob("*/spec.json"))
-        near = difflib.get_close_matches(sweep, names, n=3, cutoff=0.5) or names[-3:]
+        near = sorted(difflib.get_close_matches(sweep, names, n=3, cutoff=0.5)) or names[-3:]
         there = f"; sweeps there: {', '.join(near)}" if near else ("; no sweeps there" if folder.is_dir() else
                                                                      "; that folder does not exist")
         raise InputError(folder / sweep, f"no sweep named {sweep!r} under {folder} (the --storage-path, default "
