@@ -21,7 +21,6 @@ Quality of a direction, from its attribute responses a_k (QUALITY_THRESHOLDS):
 GANSpace- and InterFaceGAN-style tools consume (apply it to layers first..last inclusive).
 """
 
-import io
 import json
 import math
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ from stylediscover.errors import InputError
 from stylediscover.manifest import FORMAT, read_manifest
 from stylediscover.navigator import Navigator, NavigatorConfig
 from stylediscover.outputs import atomic_path
-from stylediscover.safe_files import read_bytes
+from stylediscover.safe_files import open_regular
 from stylediscover.safe_tensors import Header, read_header, require_finite, require_floats
 
 MAX_DIRECTIONS_BYTES = 1 << 30
@@ -246,17 +245,22 @@ def load_directions(path: Path, generator=None) -> Directions:
     if generator is not None and (generator.num_ws, generator.w_dim) != (num_ws, w_dim):
         raise InputError(path, f"directions are for num_ws × w_dim = {num_ws} × {w_dim}, the generator has "
                          f"{generator.num_ws} × {generator.w_dim}", "deltas")
-    data = read_bytes(path, MAX_DIRECTIONS_BYTES, "directions file")
-    try:
-        header = read_header(io.BytesIO(data), len(data), path, MAX_HEADER_BYTES, MAX_TENSORS)
-    except InputError as exc:
-        raise InputError(path, f"cannot read directions ({exc.problem})", exc.field) from None
-    _checked_shapes(path, header, k_dirs, num_ws, w_dim)
-    try:
-        tensors = {k: v.float() for k, v in safetensors.torch.load(data).items()}
-    except (SafetensorError, ValueError) as exc:
-        raise InputError(path, f"cannot read directions ({exc})") from None
-    del data
+    with open_regular(path, "directions file") as (f, info):
+        if info.st_size > MAX_DIRECTIONS_BYTES:
+            raise InputError(path, f"{info.st_size} bytes; directions files of more than {MAX_DIRECTIONS_BYTES} "
+                             "bytes are refused unread")
+        try:
+            header = read_header(f, info.st_size, path, MAX_HEADER_BYTES, MAX_TENSORS)
+        except InputError as exc:
+            raise InputError(path, f"cannot read directions ({exc.problem})", exc.field) from None
+        except OSError as exc:
+            raise InputError(path, f"cannot read directions ({exc.strerror or exc})") from None
+        _checked_shapes(path, header, k_dirs, num_ws, w_dim)
+        try:
+            f.seek(0)
+            tensors = {k: v.float() for k, v in safetensors.torch.load(f.read(MAX_DIRECTIONS_BYTES + 1)).items()}
+        except (SafetensorError, ValueError, OSError) as exc:
+            raise InputError(path, f"cannot read directions ({exc})") from None
     require_finite(tensors, path)
     manifest["path"] = str(path)
     nav_config = model.config.navigator
