@@ -1,6 +1,10 @@
 """Runs `stylediscover` commands, each in a child forked from this one process (which imported the CLI and torch
 once), and reports per command: exit status, output (stdout and stderr together), peak resident memory of the child
-(MB, from wait4's rusage) and wall seconds. A child that runs past --timeout seconds is killed (SIGALRM).
+(MB, from wait4's rusage) and wall seconds. A child that runs past TIMEOUT_S seconds is killed (SIGALRM).
+
+Each child first loads the committed quickstart export and its generator (`warm_up`): the library code pages any
+command touches are then resident in every child alike, so the peaks differ by what the inputs cost, not by which
+parts of torch a command happened to reach before refusing.
 
     python tests/hostile_runner.py COMMANDS.json RESULTS.json   (COMMANDS: a list of argument lists)
 """
@@ -17,13 +21,18 @@ import numpy  # noqa: F401  (imported once here, before forking, like the rest)
 import safetensors.torch  # noqa: F401
 import torch  # noqa: F401
 
-import stylediscover.directions  # noqa: F401
 import stylediscover.edit  # noqa: F401
 import stylediscover.explore.recipe  # noqa: F401
-import stylediscover.generators  # noqa: F401
 from stylediscover.cli import main
+from stylediscover.directions import load_directions
+from stylediscover.generators import load_generator
 
 TIMEOUT_S = 60
+QUICKSTART = os.path.join(os.path.dirname(__file__), "..", "evaluation", "results", "quickstart-best")
+
+
+def warm_up() -> None:
+    load_directions(os.path.join(QUICKSTART, "directions.safetensors"), load_generator("builtin:shapes"))
 
 
 def run(args: list[str], log: str) -> dict:
@@ -37,6 +46,7 @@ def run(args: list[str], log: str) -> dict:
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             signal.alarm(TIMEOUT_S)
+            warm_up()
             main(args, prog_name="stylediscover")
             code = 0
         except SystemExit as exc:
