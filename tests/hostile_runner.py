@@ -1,6 +1,6 @@
 """Runs `stylediscover` commands, each in a child forked from this one process (which imported the CLI and torch
-once), and reports per command: exit status, output (stdout and stderr together), peak resident memory of the child
-(MB, from wait4's rusage) and wall seconds. A child that runs past TIMEOUT_S seconds is killed (SIGALRM).
+once), two at a time, and reports per command: exit status, output (stdout and stderr together), peak resident memory of
+the child (MB, from wait4's rusage) and wall seconds. A child that runs past TIMEOUT_S seconds is killed (SIGALRM).
 
 Each child first loads the committed quickstart export and its generator (`warm_up`): the library code pages any
 command touches are then resident in every child alike, so the peaks differ by what the inputs cost, not by which
@@ -35,9 +35,8 @@ def warm_up() -> None:
     load_directions(os.path.join(QUICKSTART, "directions.safetensors"), load_generator("builtin:shapes"))
 
 
-def run(args: list[str], log: str) -> dict:
-    """One command in a forked child."""
-    start = time.monotonic()
+def start(args: list[str], log: str) -> int:
+    """Forks a child that runs one command with its output in `log`; returns its pid."""
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -57,15 +56,29 @@ def run(args: list[str], log: str) -> dict:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    _, status, usage = os.wait4(pid, 0)
-    with open(log, errors="replace") as f:
-        output = f.read(20_000)
-    return {"code": os.waitstatus_to_exitcode(status), "output": output, "rss_mb": usage.ru_maxrss / 1024,
-            "seconds": time.monotonic() - start}
+    return pid
+
+
+def run_all(commands: list[list[str]], folder: str, parallel: int) -> list[dict]:
+    """Every command in its own child, `parallel` at a time; results in the commands' order."""
+    results: list[dict] = [{}] * len(commands)
+    running: dict[int, tuple[int, float]] = {}
+    pending = list(enumerate(commands))
+    while pending or running:
+        while pending and len(running) < parallel:
+            i, args = pending.pop(0)
+            running[start(args, os.path.join(folder, f"{i}.log"))] = (i, time.monotonic())
+        pid, status, usage = os.wait4(-1, 0)
+        i, began = running.pop(pid)
+        with open(os.path.join(folder, f"{i}.log"), errors="replace") as f:
+            output = f.read(20_000)
+        results[i] = {"code": os.waitstatus_to_exitcode(status), "output": output, "rss_mb": usage.ru_maxrss / 1024,
+                      "seconds": time.monotonic() - began}
+    return results
 
 
 if __name__ == "__main__":
     commands = json.load(open(sys.argv[1]))
     with tempfile.TemporaryDirectory() as folder:
-        results = [run(args, os.path.join(folder, f"{i}.log")) for i, args in enumerate(commands)]
+        results = run_all(commands, folder, min(2, os.cpu_count() or 1))
     json.dump(results, open(sys.argv[2], "w"))
