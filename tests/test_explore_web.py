@@ -4,6 +4,7 @@ it will not open, 422 for bad exports, uploads deleted once projected and capped
 
 import http.client
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -182,3 +183,17 @@ def test_the_page_sends_json_and_octet_stream():
     assert '"Content-Type": "application/json"' in script and '"Content-Type": "application/octet-stream"' in script
     assert script.count('method: "POST"') == 2  # postJson and the upload
 
+
+
+def test_labels_never_wait_on_special_files(tmp_path):
+    """metrics.json and summary.json give the exports' labels; a FIFO or device there is skipped, not waited on."""
+    folder = copy_export(tmp_path / "sweep" / "best")
+    (folder / "metrics.json").unlink()
+    os.mkfifo(folder / "metrics.json")
+    (tmp_path / "sweep" / "spec.json").write_text("{}")
+    (tmp_path / "sweep" / "summary.json").symlink_to("/dev/zero")
+    found = []
+    worker = threading.Thread(target=lambda: found.extend(resolve_exports(str(tmp_path / "sweep"), "x")), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert [ref.label for ref in found] == ["selected: best"]

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylediscover.errors import InputError
+from stylediscover.safe_files import read_bytes
 
 DIRECTIONS = "directions.safetensors"
+MAX_NOTE_BYTES = 1 << 20  # metrics.json and summary.json, read for labels only (regular files, as safe_files reads)
 TRIAL_ID = re.compile(r"run_trial_([0-9a-f]+_\d+)")
 
 
@@ -30,9 +32,9 @@ class ExportRef:
 def _metrics_note(folder: Path) -> str:
     """'6 found, score 0.596' from an export's metrics.json, or '' when it has none."""
     try:
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = json.loads(read_bytes(folder / "metrics.json", MAX_NOTE_BYTES))
         return f"{int(metrics['n_discovered'])} found, score {float(metrics['score']):.3f}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (InputError, ValueError, KeyError, TypeError, RecursionError):
         return ""
 
 
@@ -45,8 +47,8 @@ def sweep_exports(folder: Path) -> list[ExportRef]:
     """The sweep's selected export first (when it has one), then each trial's best evaluation by trial id."""
     selected = ""
     try:
-        selected = json.loads((folder / "summary.json").read_text()).get("trial_id", "")
-    except (OSError, ValueError, AttributeError):
+        selected = str(json.loads(read_bytes(folder / "summary.json", MAX_NOTE_BYTES)).get("trial_id", ""))[:100]
+    except (InputError, ValueError, AttributeError, RecursionError):
         pass
     refs = []
     if (folder / "best" / DIRECTIONS).is_file():
