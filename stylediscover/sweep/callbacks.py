@@ -67,7 +67,7 @@ class MlflowCallback(tune.Callback):
         and Optuna trial number (the Optuna trial gets the run id as user attribute `mlflow_run_id`); its description
         says what it is and how to read its pictures."""
         if trial.trial_id not in self.runs:
-            from stylediscover.plots import LABEL_LEGEND
+            from stylediscover.legends import LABEL_LEGEND
 
             cfg = trial_config(self.spec.base, trial.config)
             name = short_name(trial.config) or trial.trial_id

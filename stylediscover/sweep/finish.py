@@ -169,7 +169,7 @@ def finish_sweep(spec: SweepSpec, started: float, driver: str) -> dict:
 def _record(tracker: SweepTracker, summary: dict, tags: dict, metrics: dict, pictures: list[Path],
             folders: dict[str, Path], selected: bool) -> None:
     """The parent run's record of the finish, then summary.json (atomically: it marks the finish complete)."""
-    from stylediscover.plots import LABEL_LEGEND
+    from stylediscover.legends import LABEL_LEGEND
 
     text = json.dumps(summary, indent=2) + "\n"
     tracker.finish_sweep(tags, metrics, markdown(summary, LABEL_LEGEND), pictures, folders,

@@ -250,9 +250,10 @@ def markdown(summary: dict, label_legend: str = "") -> str:
                     f"evaluation at step {summary['step']}" + (
                         "; " + heldout_line(summary["heldout"]) if "heldout" in summary else "") + ".")
     if "model" in summary:
-        body.append(f"The export is under `export/` (open `export/explorer.html` for sliders over every direction); "
-                    f"`trials.png` shows every ranked trial's traversal grid side by side; the export is registered "
-                    f"as `{summary['model']}` (`mlflow.pyfunc.load_model` applies its directions to W+ codes).")
+        body.append("The export is under `export/` (open `export/explorer.html` for sliders over every direction); "
+                    "`trials.png` shows the trials' traversal grids side by side, in ranking order; the export is "
+                    f"registered as `{summary['model']}` (`mlflow.pyfunc.load_model` applies its directions to W+ "
+                    "codes).")
     if "failure" in summary:
         body.append(f"**Failure:** {summary['failure']}")
     if label_legend:
