@@ -25,6 +25,7 @@ from stylediscover.generators import Generator
 from stylediscover.generators.network import SynthesisLayer
 from stylediscover.latents import parse_latent, read_latent
 from stylediscover.metrics import head_responses
+from stylediscover.numbers import FiniteFloat
 from stylediscover.outputs import atomic_path
 from stylediscover.predictor import AttributePredictor
 from stylediscover.safe_files import read_bytes
@@ -37,14 +38,14 @@ class ProjectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: int = Field(1000, ge=1, le=100_000)
-    lr: float = Field(0.1, gt=0, le=100)
-    lr_rampup: float = Field(0.05, gt=0, le=1, description="fraction of the steps")
-    lr_rampdown: float = Field(0.25, gt=0, le=1, description="fraction of the steps")
-    initial_w_noise: float = Field(0.05, ge=0, le=10)
-    w_noise_ramp: float = Field(0.75, gt=0, le=1, description="fraction of the steps")
-    pixel_weight: float = Field(1.0, ge=0, le=1e6)
-    perceptual_weight: float = Field(1.0, ge=0, le=1e6)
-    noise_regularize: float = Field(1e5, ge=0, le=1e9)
+    lr: FiniteFloat = Field(0.1, gt=0, le=100)
+    lr_rampup: FiniteFloat = Field(0.05, gt=0, le=1, description="fraction of the steps")
+    lr_rampdown: FiniteFloat = Field(0.25, gt=0, le=1, description="fraction of the steps")
+    initial_w_noise: FiniteFloat = Field(0.05, ge=0, le=10)
+    w_noise_ramp: FiniteFloat = Field(0.75, gt=0, le=1, description="fraction of the steps")
+    pixel_weight: FiniteFloat = Field(1.0, ge=0, le=1e6)
+    perceptual_weight: FiniteFloat = Field(1.0, ge=0, le=1e6)
+    noise_regularize: FiniteFloat = Field(1e5, ge=0, le=1e9)
     seed: int = Field(0, ge=0, lt=2**63)
 
 

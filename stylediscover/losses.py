@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from stylediscover.numbers import FiniteFloat
+
 Features = list[torch.Tensor]
 
 
@@ -35,15 +37,16 @@ class LossConfig(BaseModel):
 
     variant: Literal["binary", "prototype"] = "binary"
     form: Literal["linear", "infonce"] = "linear"
-    temperature: float = Field(0.5, gt=0, le=1e4, description="τ of the InfoNCE form")
+    temperature: FiniteFloat = Field(0.5, gt=0, le=1e4, description="τ of the InfoNCE form")
     focus_mask: bool = True
     prototypes_per_direction: int = Field(1, ge=1, le=64, description="M")
     pool: Literal["max", "mean"] = "max"
     mirror_prototypes: bool = True
     mirror_coin: Literal["step", "prototype"] = Field("step", description="one mirroring coin per step (the "
                                                       "authors') or per prototype")
-    prototype_init_std: float = Field(0.01, gt=0, le=10, description="θ ~ N(0, std²) at the start (the authors': 0.01)")
-    diversity_weight: float = Field(0.1, ge=0, le=1e4, description="λ_div")
+    prototype_init_std: FiniteFloat = Field(0.01, gt=0, le=10,
+                                            description="θ ~ N(0, std²) at the start (the authors': 0.01)")
+    diversity_weight: FiniteFloat = Field(0.1, ge=0, le=1e4, description="λ_div")
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

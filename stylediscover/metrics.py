@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from stylediscover.numbers import FiniteFloat
 from stylediscover.predictor import AttributePredictor
 
 DeltaFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -33,8 +34,8 @@ class MetricsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     samples: int = Field(200, ge=2, le=1_000_000, description="N codes per direction")
-    scale: float = Field(1.0, gt=0, le=1e4, description="edit strength s in x± = G(w ± s·D_k(w))")
-    truncation_psi: float = Field(0.5, ge=0, le=2)
+    scale: FiniteFloat = Field(1.0, gt=0, le=1e4, description="edit strength s in x± = G(w ± s·D_k(w))")
+    truncation_psi: FiniteFloat = Field(0.5, ge=0, le=2)
     seed: int = Field(12345, ge=0, lt=2**63)
     batch: int = Field(100, ge=1, le=100_000, description="(direction, code) pairs per synthesis pass (on CPUs at most "
                        "CPU_PASS_PIXELS output pixels)")

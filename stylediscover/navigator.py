@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from stylediscover.numbers import FiniteFloat
+
 DirectionKind = Literal["free", "pca", "adaptive", "fixed"]
 AttentionKind = Literal["none", "softmax", "softmax_t", "cumax", "adaptive"]
 
@@ -40,10 +42,10 @@ class NavigatorConfig(BaseModel):
     pca_dim: int = Field(100, ge=1, le=4096, description="n, the PCA basis size for direction='pca'")
     attention: AttentionKind = "softmax"
     smooth_kernel: int = Field(3, ge=0, le=63, description="Gaussian smoothing width along layers (0 or 1: none)")
-    smooth_sigma: float = Field(1.0, gt=0, le=1e3)
+    smooth_sigma: FiniteFloat = Field(1.0, gt=0, le=1e3)
     smoothing: Literal["output", "logits"] = Field("output", description="smooth the attention rows (the authors') "
                                                    "or the logits before the softmax")
-    attention_temperature: float = Field(1.0, gt=0, le=1e4, description="T for attention='softmax_t'")
+    attention_temperature: FiniteFloat = Field(1.0, gt=0, le=1e4, description="T for attention='softmax_t'")
     hidden: int = Field(128, ge=1, le=4096, description="hidden width of the adaptive MLPs")
     layer_bands: list[tuple[int, int]] | None = Field(
         None, max_length=1024,
