@@ -182,33 +182,39 @@ def sweep_best(name: str, storage_path: str) -> None:
 @friendly_errors
 def sweep_export(name: str, storage_path: str, out: Path, force: bool) -> None:
     """Exports the selected trial's best evaluation (directions + manifest, .npy, traversal grid, attention map),
-    with the sweep's held-out test of it (heldout.json and the manifest's `heldout` block) once the sweep ran it.
+    with the sweep's held-out test of it (heldout.json and the manifest's `heldout` block) once the sweep ran it; the
+    folder is built beside --out and renamed into place, so it is never half-written.
 
     \b
     Example:
       stylediscover sweep export quickstart-20261126-101500 --out exported/
     """
+    import os
+
     from stylediscover.errors import InputError
     from stylediscover.outputs import check_outputs
-    from stylediscover.sweep.finish import export_trial
+    from stylediscover.sweep.finish import export_trial, replace_folder
     from stylediscover.sweep.records import finished_summary, load_saved_spec, trial_records
     from stylediscover.sweep.selection import select_best
 
     check_outputs([out], force)
-    if out.exists():
-        if not (out / "directions.json").is_file():
-            raise InputError(out, "exists and is not an export; --force replaces exports only", "--out")
-        shutil.rmtree(out)
+    if out.exists() and not (out / "directions.json").is_file():
+        raise InputError(out, "exists and is not an export; --force replaces exports only", "--out")
     spec = load_saved_spec(name, storage_path)
     best = select_best(trial_records(spec), spec.selection.rule, spec.selection.attention_only)
     if best is None:
         raise InputError(spec.storage, "no finished attention-based trial to export")
-    export_trial(best, out)
-    tested = spec.storage / "best" / "heldout.json"
-    if tested.is_file() and (finished_summary(spec.storage) or {}).get("trial_id") == best.trial_id:
-        from stylediscover.directions import record_heldout
-        from stylediscover.heldout import heldout_block
+    stage = out.with_name(f".{out.name}-{os.getpid()}")
+    try:
+        export_trial(best, stage)
+        tested = spec.storage / "best" / "heldout.json"
+        if tested.is_file() and (finished_summary(spec.storage) or {}).get("trial_id") == best.trial_id:
+            from stylediscover.directions import record_heldout
+            from stylediscover.heldout import heldout_block
 
-        shutil.copy2(tested, out / "heldout.json")
-        record_heldout(out / "directions.json", heldout_block(json.loads(tested.read_text())))
+            shutil.copy2(tested, stage / "heldout.json")
+            record_heldout(stage / "directions.json", heldout_block(json.loads(tested.read_text())))
+        replace_folder(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     click.echo(f"exported trial {best.trial_id} to {out}")

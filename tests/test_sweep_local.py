@@ -132,6 +132,9 @@ def test_local_sweep_tracks_selects_exports_and_resumes(tiny_world, tmp_path, ra
     exported_manifest = json.loads((out / "directions.json").read_text())
     assert exported_manifest["metrics"]["score"] == summary["score"]
     assert exported_manifest["heldout"] == block and (out / "heldout.json").is_file()
+    again = runner.invoke(main, ["sweep", "export", str(spec.storage), "--out", str(out), "--force"])
+    assert again.exit_code == 0 and json.loads((out / "directions.json").read_text()) == exported_manifest, again.output
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "a staged export was left behind"
 
 
 def assert_ranking_explains(spec, summary: dict, parent, client) -> None:

@@ -67,10 +67,10 @@ def _trials_picture(spec: SweepSpec, records: list[TrialRecord], summary: dict) 
     return side_by_side(panels, spec.storage / "trials.png") if panels else None
 
 
-def _replace_folder(new: Path, dest: Path) -> None:
-    """Renames `new` to `dest`, the previous `dest` first moved aside then removed: `dest` is at every moment the old
-    folder, the new one, or (between two renames) absent, never a mix."""
-    old = dest.with_name(f"{STAGE_PREFIX}old-{os.getpid()}")
+def replace_folder(new: Path, dest: Path) -> None:
+    """Renames `new` to `dest`, the previous `dest` first moved aside (to a hidden sibling) then removed: `dest` is at
+    every moment the old folder, the new one, or (between two renames) absent, never a mix."""
+    old = dest.with_name(f".{dest.name}-old-{os.getpid()}")
     if dest.exists():
         os.rename(dest, old)
     os.rename(new, dest)
@@ -87,7 +87,7 @@ def export_selected(spec: SweepSpec, best: TrialRecord) -> tuple[Path, dict | No
     export_trial(best, stage)
     heldout = confirm(spec, stage) if spec.selection.test_sets else None
     final = spec.storage / "best"
-    _replace_folder(stage, final)
+    replace_folder(stage, final)
     return final, heldout
 
 
