@@ -242,6 +242,11 @@ def _specials(root: Path, good_export: Path) -> list[Case]:
     cases.append(Case("special_image_fifo", ["edit", str(fifo(folder / "photo.png")), *edit], "is a FIFO"))
     cases.append(Case("special_image_dev_zero", ["edit", str(link(folder / "zero.png", "/dev/zero")), *edit],
                       "character device"))
+    from PIL import Image
+
+    bomb = folder / "bomb.png"
+    Image.new("1", (10_000, 5_000)).save(bomb)  # 50 megapixels in a few kB
+    cases.append(Case("special_image_bomb", ["edit", str(bomb), *edit], "10000×5000 pixels; at most", [bomb]))
     for name, source, words in (("proc_mem", "/proc/self/mem", "kernel pseudo-file"),
                                 ("dev_zero", "/dev/zero", "character device"),
                                 ("fifo", str(fifo(folder / "ckpt.pkl")), "is a FIFO")):
