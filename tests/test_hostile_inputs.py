@@ -1,7 +1,8 @@
 """The hostile input corpus (tests/hostile_inputs.py) against traverse, evaluate, explore, edit, edit --recipe and
 generators convert: every input ends in one line naming its file and what is wrong, exit status 2, no traceback,
-nothing written, within 20 s, and the refusing process's peak memory stays within 4× the input's size + 64 MB of the same command refusing a
-junk file. Commands run in children forked from one process (tests/hostile_runner.py) so torch is imported once."""
+nothing written, within 20 s, and the refusing process's peak memory stays within 4× the input's size + 64 MB of the
+same command refusing a junk file. Commands run in children forked from one process (tests/hostile_runner.py), so
+torch is imported once."""
 
 import json
 import subprocess
