@@ -1,8 +1,6 @@
 """Trial configuration: one config → one trained navigator (validated with pydantic; errors name the field)."""
 
-import math
-from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +11,7 @@ from stylediscover.heldout import MAX_VALIDATION_SETS
 from stylediscover.losses import LossConfig
 from stylediscover.metrics import MetricsConfig
 from stylediscover.navigator import NavigatorConfig
+from stylediscover.numbers import FiniteFloat
 from stylediscover.precision import Precision
 
 
@@ -21,17 +20,21 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+MAX_STEPS = 10_000_000
+MAX_BATCH = 4096
+
+
 class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    every: int = Field(250, ge=1, description="steps between evaluations (and at the last step)")
+    every: int = Field(250, ge=1, le=MAX_STEPS, description="steps between evaluations (and at the last step)")
     metrics: MetricsConfig = MetricsConfig()
     validation_sets: int = Field(1, ge=1, le=MAX_VALIDATION_SETS, description=(
         "sets of metrics.samples validation codes per evaluation (seeds heldout.validation_seeds, the first "
         "metrics.seed): with several, the evaluation also reports robust_n_discovered and weakest_margin over them "
         "(margins of their codes pooled, heldout.py), which then order a trial's evaluations (metrics.objective) and "
         "the selection rule robust_then_margin"))
-    grid_strengths: int = Field(7, ge=2, description="columns of the traversal grid, from −s to +s")
+    grid_strengths: int = Field(7, ge=2, le=101, description="columns of the traversal grid, from −s to +s")
     grid_seed: int = 0
 
 
@@ -47,20 +50,21 @@ class TrainConfig(BaseModel):
     fixed_directions: Literal["ganspace", "sefa"] | None = Field(
         None, description="source of u_k when navigator.direction is 'fixed'")
     loss: LossConfig = LossConfig()
-    steps: int = Field(1500, ge=1)
-    batch: int = Field(12, ge=2, description="codes per step; even (halves A and B of the binary variant)")
-    micro_batch: int = Field(0, ge=0, description="images per synthesis + feature pass within a step's one graph; "
-                             "0: automatic: on CPUs about 32k output pixels per pass (8 images at 64 px, 32 at 32 "
-                             "px), which keeps working sets in cache; on GPUs the whole pass")
-    lr: float = Field(0.05, gt=0)
-    betas: tuple[float, float] = (0.0, 0.99)
-    style_mixing_groups: int = Field(2, ge=1, description="contiguous layer groups with independent z")
-    truncation_psi: float = Field(1.0, description="truncation of the training codes")
-    pca_samples: int = Field(100_000, ge=100)
+    steps: int = Field(1500, ge=1, le=MAX_STEPS)
+    batch: int = Field(12, ge=2, le=MAX_BATCH, description="codes per step; even (halves A and B of the binary "
+                       "variant)")
+    micro_batch: int = Field(0, ge=0, le=MAX_BATCH, description="images per synthesis + feature pass within a "
+                             "step's one graph; 0: automatic: on CPUs about 32k output pixels per pass (8 images at "
+                             "64 px, 32 at 32 px), which keeps working sets in cache; on GPUs the whole pass")
+    lr: FiniteFloat = Field(0.05, gt=0, le=100)
+    betas: tuple[Annotated[FiniteFloat, Field(ge=0, lt=1)], Annotated[FiniteFloat, Field(ge=0, lt=1)]] = (0.0, 0.99)
+    style_mixing_groups: int = Field(2, ge=1, le=64, description="contiguous layer groups with independent z")
+    truncation_psi: FiniteFloat = Field(1.0, ge=0, le=2, description="truncation of the training codes")
+    pca_samples: int = Field(100_000, ge=100, le=10_000_000)
     eval: EvalConfig = EvalConfig()
-    checkpoint_every: int = Field(100, ge=1)
-    seed: int = 0
-    threads: int = Field(2, ge=1)
+    checkpoint_every: int = Field(100, ge=1, le=MAX_STEPS)
+    seed: int = Field(0, ge=0, lt=2**63)
+    threads: int = Field(2, ge=1, le=1024)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="'auto' (a visible GPU, else the CPU), 'cpu', 'cuda' or 'cuda:N'")
     precision: Precision = Field("auto", description="training passes: fp32 | tf32 | bf16 (autocast) | auto (the "
@@ -82,19 +86,4 @@ class TrainConfig(BaseModel):
             raise ValueError("fixed_directions is required exactly when navigator.direction is 'fixed'")
         if self.features.name == "discriminator":
             self.features.weights = discriminator_for(self.generator, self.features.weights)
-        for dotted, value in _numbers(self.model_dump()):
-            if not math.isfinite(value):
-                raise ValueError(f"{dotted} must be a finite number, got {value}")
         return self
-
-
-def _numbers(data, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """(dotted name, value) of every float in nested dicts, lists and tuples."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _numbers(value, f"{prefix}{key}.")
-    elif isinstance(data, list | tuple):
-        for i, value in enumerate(data):
-            yield from _numbers(value, f"{prefix}{i}.")
-    elif isinstance(data, float):
-        yield prefix.rstrip("."), data

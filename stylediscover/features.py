@@ -18,7 +18,7 @@ resolution when `input_resolution` is None).
 
 import urllib.error
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +43,8 @@ class FeatureConfig(BaseModel):
     weights: str | None = Field(None, description="discriminator: file or builtin:<domain> (None: the default "
                                 "domain's); "
                                 "backbones: state-dict path, 'random', or None for torchvision's ImageNet weights")
-    input_resolution: int | None = None
-    layers: list[int] | None = None
+    input_resolution: int | None = Field(None, ge=8, le=2048)
+    layers: list[Annotated[int, Field(ge=0, le=64)]] | None = Field(None, max_length=32)
     input_map: bool = Field(False, description="discriminator: also its full-resolution fromrgb map, first (where "
                             "small objects are largest)")
     input_scaling: Literal["lpips", "none"] = Field("lpips", description="backbones: LPIPS's shift and scale of the "

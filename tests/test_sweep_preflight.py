@@ -337,7 +337,7 @@ CASES = [
                  "greater than or equal", id="scheduler-grace-zero"),
     pytest.param(setting("search.algorithm", "bayes"), [], "search.algorithm", "Input should be",
                  id="algorithm-unknown"),
-    pytest.param(setting("surprise", 1), [], "surprise", "Extra inputs", id="unknown-top-key"),
+    pytest.param(setting("surprise", 1), [], "surprise", "no such option", id="unknown-top-key"),
     pytest.param(space("lr", low=0.1, high=1), [], "search_space.lr", "discriminator", id="param-without-type"),
     pytest.param(space("lr", type="choice", values=[]), [], "search_space.lr.choice.values", "at least 1",
                  id="choice-no-values"),

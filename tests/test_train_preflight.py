@@ -10,9 +10,10 @@ CONFIG = "configs/shapes-binary.yaml"
 
 @pytest.mark.parametrize("args, words", [
     (["--set", "device=cuda"], "device: 'cuda', but this machine has no CUDA GPU"),
-    (["--set", "lr=.inf"], "lr must be a finite number, got inf"),
-    (["--set", "truncation_psi=.nan"], "truncation_psi must be a finite number, got nan"),
-    (["--set", "betas=[0.0, .nan]"], "betas.1 must be a finite number, got nan"),
+    (["--set", "lr=.inf"], "lr: Value error, not a finite number"),
+    (["--set", "truncation_psi=.nan"], "truncation_psi: Value error, not a finite number"),
+    (["--set", "betas=[0.0, .nan]"], "betas: Value error, not a finite number"),
+    (["--set", "steps=100000000000"], "steps: Input should be less than or equal to 10000000"),
     (["--run-dir", "/proc/stylediscover-run"], "--run-dir: /proc/stylediscover-run cannot be made"),
     (["--run-dir", "{file}/run"], "is not a directory"),
 ])
