@@ -1,37 +1,18 @@
 """The `stylediscover` command line."""
 
-import json
 from pathlib import Path
 
 import click
 
 from stylediscover.builtin import DEFAULT
+from stylediscover.cli_params import FORCE, PSI, STRENGTH, parse_floats
 from stylediscover.domain_cli import domain_groups
 from stylediscover.errors import friendly_errors as _friendly_errors
 from stylediscover.explore.cli import explore
+from stylediscover.generators_cli import generators
 from stylediscover.options import load_options, read_yaml_mapping
+from stylediscover.predictor_cli import predictor
 from stylediscover.sweep_cli import sweep
-
-FORCE = click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-
-
-def _parse_seeds(text: str) -> list[int]:
-    """'0-3,7' → [0, 1, 2, 3, 7]."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            seeds.extend(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise click.BadParameter(f"expected seeds like '0-7,42', got {text!r}", param_hint="--seeds") from None
-    return seeds
-
-
-def _parse_floats(text: str, option: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"expected numbers like '-2,0,2', got {text!r}", param_hint=option) from None
 
 
 @click.group()
@@ -40,96 +21,10 @@ def main() -> None:
     """Discover semantic directions in StyleGAN generators (ContraFeat), swept with Ray Tune."""
 
 
-main.add_command(explore)
-main.add_command(sweep)
+for _group in (explore, sweep, generators, predictor):
+    main.add_command(_group)
 for _group in domain_groups():
     main.add_command(_group)
-
-
-@main.group()
-def generators() -> None:
-    """Known checkpoints, format conversion and sampling."""
-
-
-@generators.command("list")
-def generators_list() -> None:
-    """Lists the built-in generators and the known checkpoint names with where they download from.
-
-    \b
-    Example:
-      stylediscover generators list
-    """
-    from stylediscover.domains import NAMES, weights_dir
-    from stylediscover.generators.registry import KNOWN_CHECKPOINTS, cache_dir
-
-    for domain in NAMES:
-        path = weights_dir(domain) / "generator.safetensors"
-        click.echo(f"{'builtin:' + domain:<12} {'':>5}   shipped, offline   {path}")
-    for entry in KNOWN_CHECKPOINTS.values():
-        cached = "cached" if (cache_dir() / entry.filename).exists() else "not cached"
-        click.echo(f"{entry.name:<12} {entry.resolution:>5}px  {entry.format:<14} {cached:<10}  {entry.description}")
-        click.echo(f"{'':<12} {entry.url}")
-    click.echo(f"cache: {cache_dir()}  (set STYLEDISCOVER_CACHE to move it)")
-
-
-@generators.command("convert")
-@click.argument("source")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output .safetensors file (weights + JSON config in its metadata).")
-@FORCE
-@_friendly_errors
-def generators_convert(source: str, out: Path, force: bool) -> None:
-    """Converts SOURCE (a known name or a .pkl / .pt / .safetensors path) to the native format.
-
-    \b
-    Example:
-      stylediscover generators convert network-snapshot.pkl --out ffhq512.safetensors
-    """
-    from stylediscover.generators import load_generator, save_native
-    from stylediscover.outputs import check_outputs
-
-    check_outputs([out], force)
-    generator = load_generator(source, require_class=False)
-    save_native(generator, out, source=str(source))
-    c = generator.config
-    click.echo(f"wrote {out}: {c.resolution}px, num_ws={c.num_ws}, w_dim={c.w_dim}")
-
-
-@generators.command("sample")
-@click.option("--generator", "source", required=True, help="Known name or checkpoint path.")
-@click.option("--seeds", default="0-15", show_default=True, help="Seeds, e.g. '0-7,42'.")
-@click.option("--psi", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation ψ.")
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
-@click.option("--cols", type=int, default=None, help="Grid columns (default: square).")
-@click.option("--class", "class_index", type=int, default=None, help="Class of a conditional generator.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output PNG.")
-@FORCE
-@_friendly_errors
-def generators_sample(source: str, seeds: str, truncation_psi: float, noise_mode: str, cols: int | None,
-                      class_index: int | None, out: Path, force: bool) -> None:
-    """Writes a PNG grid of images for the given seeds (z ~ N(0, I) seeded per image).
-
-    \b
-    Example:
-      stylediscover generators sample --generator ffhq512 --seeds 0-7 --psi 0.7 --out grid.png
-    """
-    import torch
-
-    from stylediscover.generators import load_generator
-    from stylediscover.imaging import grid, save_png
-    from stylediscover.outputs import check_outputs
-
-    check_outputs([out, out.with_suffix(".json")], force)
-    generator = load_generator(source, class_index)
-    seed_list = _parse_seeds(seeds)
-    z = torch.stack([torch.randn(generator.z_dim, generator=torch.Generator().manual_seed(s)) for s in seed_list])
-    with torch.no_grad():
-        images = generator(z, truncation_psi, noise_mode)
-    save_png(grid(images, cols), out)
-    options = dict(generator=str(source), seeds=seed_list, psi=truncation_psi, noise_mode=noise_mode,
-                   class_index=class_index)
-    out.with_suffix(".json").write_text(json.dumps(options, indent=2) + "\n")
-    click.echo(f"wrote {out} ({len(seed_list)} images, {generator.resolution}px)")
 
 
 @main.command()
@@ -168,8 +63,8 @@ def train(config_path: Path, overrides: tuple[str, ...], run_dir: Path | None) -
 @click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
 @click.option("--predictor", "predictor_source", default=None, help="Default: the one in the manifest.")
 @click.option("--samples", type=int, default=None, help="N codes per direction.")
-@click.option("--scale", type=float, default=None, help="Edit strength s (default: the manifest's).")
-@click.option("--psi", type=float, default=None, help="Truncation ψ of the codes.")
+@click.option("--scale", type=STRENGTH, default=None, help="Edit strength s (default: the manifest's).")
+@click.option("--psi", type=PSI, default=None, help="Truncation ψ of the codes.")
 @click.option("--calibrate/--no-calibrate", default=None,
               help="Per-direction strengths giving equal feature change (default: as the trial did).")
 @click.option("--seed", type=int, default=None, help="Seed of the codes (default: the trial's, metrics.seed).")
@@ -223,7 +118,7 @@ def evaluate(directions_path: Path, generator_source: str | None, predictor_sour
 @click.argument("directions_path", metavar="DIRECTIONS", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--generator", "generator_source", default=None, help="Default: the one in the manifest.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--scale", type=float, default=None,
+@click.option("--scale", type=STRENGTH, default=None,
               help="Largest strength for every row (default: each direction's own recommended strength).")
 @click.option("--strengths", type=click.IntRange(min=2), default=7, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -364,7 +259,7 @@ def edit(source_path: Path | None, directions_path: Path | None, keys: tuple[str
         result = run_projection(generator, load_features(features_cfg), load_image(source_path, generator.resolution),
                                 ProjectionConfig(steps=steps))
         ws, noise = result["ws"], result["noise"]
-    values = _parse_floats(strengths, "--strengths")
+    values = parse_floats(strengths, "--strengths")
     indices = [directions.index(k) for k in keys]
     deltas = [directions.edit_delta(ws, k) for k in indices]
     save_png(grid(render_edits(generator, ws, noise, deltas, values), cols=len(values)), out)
@@ -372,47 +267,6 @@ def edit(source_path: Path | None, directions_path: Path | None, keys: tuple[str
              manifest["directions"][k].get("quality", "unrated")) for k in indices]
     click.echo(f"wrote {out}: rows (index, attribute, scale, quality) {rows}, strengths ×{values}")
 
-
-
-@main.group()
-def predictor() -> None:
-    """Attribute predictors for your own domain (the metrics' P)."""
-
-
-@predictor.command("train")
-@click.option("--images", "image_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="CSV with a 'file' column and one numeric column per attribute.")
-@click.option("--ffhq-json", "json_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of FFHQ-Features-Dataset JSON files (one per image).")
-@click.option("--backbone", type=click.Choice(["auto", "resnet50", "small"]), default="auto", show_default=True)
-@click.option("--resnet-weights", default=None, help="Local torchvision ResNet-50 state dict (offline).")
-@click.option("--resolution", type=int, default=None, help="Input side (default 224 for resnet50, 64 small).")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--batch", type=click.IntRange(min=2), default=32, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@_friendly_errors
-def predictor_train(image_dir: Path, csv_path: Path | None, json_dir: Path | None, backbone: str,
-                    resnet_weights: str | None, resolution: int | None, epochs: int, batch: int, out: Path) -> None:
-    """Trains an attribute regressor on labelled images; prints held-out R² per attribute.
-
-    \b
-    Examples:
-      stylediscover predictor train --images ffhq/images1024x1024 --ffhq-json ffhq-features/json --out ffhq.safetensors
-      stylediscover predictor train --images my/images --csv my/labels.csv --backbone small --out mine.safetensors
-    """
-    from stylediscover.errors import InputError
-    from stylediscover.labels import read_csv_labels, read_ffhq_features
-    from stylediscover.predictor_training import train_labelled
-
-    if (csv_path is None) == (json_dir is None):
-        raise InputError("--csv/--ffhq-json", "give exactly one of --csv and --ffhq-json")
-    paths, targets, names = (read_csv_labels(csv_path, image_dir) if csv_path
-                             else read_ffhq_features(json_dir, image_dir))
-    r2 = train_labelled(paths, targets, names, out, backbone, resnet_weights, resolution, epochs, batch)
-    for name, value in r2.items():
-        click.echo(f"{name:<16} R² {value:.3f}")
-    click.echo(f"wrote {out}")
 
 
 if __name__ == "__main__":
