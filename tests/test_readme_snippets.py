@@ -51,17 +51,19 @@ def test_marker_must_be_right_before_the_fence(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def quickstart_folder(tiny_world, tmp_path_factory, ray_env) -> Path:
-    """A folder whose runs/sweeps/ holds a finished tiny sweep named like the quickstart's, in its experiment."""
-    from stylediscover.sweep.runner import run_sweep
-    from stylediscover.sweep.spec import load_spec
-
+def quickstart_folder(tiny_world, tmp_path_factory) -> Path:
+    """A folder whose runs/sweeps/ holds a finished tiny sweep named like the quickstart's, in its experiment, run by
+    `stylediscover sweep run` in a process of its own (its own local Ray)."""
     root = tmp_path_factory.mktemp("readme")
     spec = tiny_spec(tiny_world, root / "runs" / "sweeps", name=NAME, num_samples=2,
                      mlflow={"experiment": "stylediscover-quickstart"})
     spec["search_space"]["navigator.attention"]["values"] = ["softmax", "cumax"]
     (root / "spec.yaml").write_text(yaml.safe_dump(spec))
-    run_sweep(load_spec(root / "spec.yaml"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(root), "RAY_TMPDIR": str(root),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    run = subprocess.run([sys.executable, "-m", "stylediscover.cli", "sweep", "run", "spec.yaml"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return root
 
 
