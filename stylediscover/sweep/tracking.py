@@ -10,6 +10,7 @@ tag `stylediscover.selected` = true (false on the others) and its name prefixed 
 """
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +200,9 @@ class SweepTracker:
         self.log_artifacts(self.parent_id, files)
         for artifact_path, folder in folders.items():
             self.client.log_artifacts(self.parent_id, str(folder), artifact_path)
-        self.client.log_table(self.parent_id, pd.DataFrame(table), "ranking.json")
+        with warnings.catch_warnings():  # pandas' advice on MLflow's own select_dtypes call
+            warnings.filterwarnings("ignore", message=".*'str' dtypes are included by select_dtypes")
+            self.client.log_table(self.parent_id, pd.DataFrame(table), "ranking.json")
         for name, text in texts.items():
             self.client.log_text(self.parent_id, text, name)
         self.client.set_terminated(self.parent_id, status)
