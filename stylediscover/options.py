@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from stylediscover.errors import InputError
+from stylediscover.safe_files import open_regular
 
 M = TypeVar("M", bound=BaseModel)
 MAX_YAML_BYTES = 2 << 20  # option files are a few kB; larger ones are refused unread
@@ -76,7 +77,7 @@ def _read_text(path: Path) -> str:
     if info.st_size > MAX_YAML_BYTES:
         raise InputError(path, f"{info.st_size} bytes; option files of more than {MAX_YAML_BYTES} bytes are refused")
     try:
-        with path.open("rb") as f:
+        with open_regular(path, "YAML file") as (f, _):
             data = f.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise InputError(path, f"cannot be read ({exc.strerror})") from None

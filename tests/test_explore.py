@@ -27,6 +27,10 @@ def test_paths_resolve_to_exports(tmp_path):
     by_name = resolve_exports("demo", tmp_path / "sweeps")
     assert [r.id for r in by_name] == ["selected", "trial-5b2a1_00000", "trial-5b2a1_00001"]
     assert by_name[0].label.startswith("selected: 5b2a1_00000 (6 found")
+    metrics = folder / "best" / "metrics.json"
+    metrics.write_text(json.dumps(json.loads(metrics.read_text()) | {"robust_n_discovered": 5, "weakest_margin": 0.42}))
+    assert resolve_exports("demo", tmp_path / "sweeps")[0].label.startswith(
+        "selected: 5b2a1_00000 (robustly 5, weakest margin 0.42; 6 found")
     assert by_name[2].path.parts[-3] == "checkpoint_000001"  # a trial's last checkpoint
     assert [r.path for r in resolve_exports(str(folder), "elsewhere")] == [r.path for r in by_name]
     assert resolve_exports(str(QUICKSTART), "x")[0].path == QUICKSTART / "directions.safetensors"
@@ -70,6 +74,7 @@ def test_entries_are_rated_and_a_clean_wall_direction_edits_the_wall(export):
     directions = export.summary()["directions"]
     qualities = [d["quality"] for d in directions]
     assert qualities == sorted(qualities, key=("clean", "entangled", "inactive").index)
+    assert export.summary()["legend"].startswith("Row label '5 wall_hue 0.52 x38.6 L0-1 clean'")
     wall = next(d for d in directions if d["attribute"] == "wall_hue" and d["quality"] == "clean")
     assert re.fullmatch(r"\d+ wall_hue [\d.]+ x[\d.]+ L\d+-\d+ clean", wall["label"])
     before = export.render_seeds([0, 1, 2, 3], 0.7, {})

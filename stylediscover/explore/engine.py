@@ -20,6 +20,7 @@ from stylediscover.explore.sources import ExportRef
 from stylediscover.features import FeatureConfig
 from stylediscover.generators import Generator, generator_path, load_generator
 from stylediscover.generators.registry import sha256_of
+from stylediscover.legends import LABEL_LEGEND
 
 RENDER_THREADS = 1
 MAX_MULTIPLE = 10.0
@@ -135,7 +136,7 @@ class LoadedExport:
     def summary(self) -> dict:
         """What the page needs: labels, resolution and the directions in display order (clean first)."""
         by_index = {e["index"]: e for e in self.entries}
-        return {"id": self.ref.id, "label": self.ref.label, "path": str(self.ref.path),
+        return {"id": self.ref.id, "label": self.ref.label, "path": str(self.ref.path), "legend": LABEL_LEGEND,
                 "generator": self.generator.source, "generator_key": self.generator.key,
                 "resolution": self.generator.generator.resolution,
                 "directions": [{"index": k, "label": row_label(by_index[k]),

@@ -16,6 +16,7 @@ from stylediscover.edit import render_edits
 from stylediscover.explore.engine import GeneratorPool, LoadedExport
 from stylediscover.explore.sources import DIRECTIONS, ExportRef
 from stylediscover.imaging import grid, png_data_uri
+from stylediscover.legends import LABEL_LEGEND
 from stylediscover.outputs import atomic_path
 
 TEMPLATE = Path(__file__).parent / "static" / "static.html"
@@ -41,7 +42,7 @@ def write_static_explorer(export_dir: Path, out_path: Path, seeds: Sequence[int]
             rows.append({"label": row_label(by_index[k]), "quality": by_index[k]["quality"],
                          "frames": [png_data_uri(grid(f), compress_level=9) for f in images]})
     data = {"title": str(export_dir), "generator": loaded.generator.source, "seeds": list(seeds),
-            "truncation": truncation, "multiples": multiples, "rows": rows}
+            "truncation": truncation, "multiples": multiples, "rows": rows, "legend": LABEL_LEGEND}
     page = TEMPLATE.read_text()
     page = page.replace("__TITLE__", html.escape(str(export_dir)))
     page = page.replace("__DATA__", json.dumps(data).replace("</", "<\\/"))

@@ -104,6 +104,7 @@ class Panel {
     if (info.error) return this.status(info.error, "error");
     this.info = info;
     this.el.querySelector(".panel-title").textContent = info.label + " — " + info.generator;
+    this.el.querySelector(".legend").textContent = info.legend;
     for (const d of info.directions) this.el.querySelector(".sliders").appendChild(this.slider(d));
     this.status("");
     this.request(performance.now());
