@@ -119,6 +119,9 @@ def set_and_settle(page, moves: list[tuple], slots=(0,)) -> None:
 def download(page, slot: int, button: str, path: Path) -> Path:
     with page.expect_download() as info:
         page.click(f"#panel-{slot} .{button}")
+    kind = "edit" if button == "download-image" else "recipe"
+    name = info.value.suggested_filename  # what was edited: edit-selected-wall_huex2+floor_huex2.png
+    assert re.fullmatch(kind + r"-[\w.-]+-(unedited|([a-z_]+x-?[\d.]+\+?)+)\.(png|json)", name), name
     info.value.save_as(path)
     return path
 
@@ -164,6 +167,13 @@ def test_trials_side_by_side(page, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(left, right))  # same generator, same samples
     set_and_settle(page, [(0, "wall_hue", 2.5), (0, "object_hue", -1.5)], slots=(0, 1))  # linked sliders
     assert page.eval_on_selector_all("#panel-1 .slider input", "e => e.filter(i => i.value != 0).length") == 2
+    ranks = page.evaluate("""() => {  // the n-th direction of an attribute drives the n-th on the other side
+        const [a, b] = [0, 1].map((s) => [...document.querySelectorAll(`#panel-${s} .slider`)]);
+        const rank = (sliders, el) => sliders.filter((x) => x.dataset.attribute === el.dataset.attribute).indexOf(el);
+        const moved = (sliders) => sliders.filter((x) => x.querySelector("input").value != 0);
+        return [moved(a).map((el) => rank(a, el)), moved(b).map((el) => rank(b, el))];
+    }""")
+    assert ranks[0] == ranks[1], ranks
     for a, b, c in zip(left, tiles(page, 0), tiles(page, 1)):  # the second trial's directions are negated
         assert all(world.wall_and_rest(x, y)[0] > 15 for x, y in ((a, b), (a, c), (b, c)))
     shot = tmp_path / "explorer.png"

@@ -123,14 +123,28 @@ class Panel {
     input.addEventListener("input", (event) => {
       stats.inputs++;
       this.set(direction.index, Number(input.value), event.timeStamp);
-      if ($("link").checked) {
-        const other = panels[1 - this.slot];
-        const twin = other.info && other.info.directions.find((d) => d.attribute === direction.attribute);
-        if (twin) other.set(twin.index, Number(input.value), event.timeStamp);
-      }
+      const twin = $("link").checked && this.twin(direction);
+      if (twin) panels[1 - this.slot].set(twin.index, Number(input.value), event.timeStamp);
     });
     this.inputs.set(direction.index, input);
     return el;
+  }
+
+  twin(direction) {
+    // One to one: the n-th direction of an attribute here (in display order) drives the n-th of the same
+    // attribute on the other side, if it has that many.
+    const other = panels[1 - this.slot];
+    if (!other.info) return null;
+    const same = (directions) => directions.filter((d) => d.attribute === direction.attribute);
+    return same(other.info.directions)[same(this.info.directions).indexOf(direction)] || null;
+  }
+
+  fileName(kind, extension) {
+    // edit-<export>-<attribute>x<multiple>+....png: what was edited, readable in a folder of downloads
+    const byIndex = new Map(this.info.directions.map((d) => [d.index, d]));
+    const edits = Object.entries(this.strengths).map(([k, m]) => byIndex.get(Number(k)).attribute + "x" + m);
+    const name = [kind, this.exportId, edits.join("+") || "unedited"].join("-");
+    return name.replace(/[^A-Za-z0-9_.+-]/g, "_").slice(0, 180) + "." + extension;
   }
 
   set(index, multiple, since) {
@@ -195,7 +209,7 @@ class Panel {
     if (!response.ok) return this.status((await readJson(response)).error, "error");
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
-    link.download = (extension === "png" ? "edit-" : "recipe-") + this.exportId + "." + extension;
+    link.download = this.fileName(extension === "png" ? "edit" : "recipe", extension);
     document.body.appendChild(link);
     link.click();
     link.remove();
