@@ -12,6 +12,7 @@ from stylediscover.domains import NAMES
 from stylediscover.errors import InputError, friendly_errors
 from stylediscover.options import load_options
 
+SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
 MAX_RENDERS = 10_000
 MAX_QUALITY_SAMPLES = 20_000
 HELP = {
@@ -86,7 +87,7 @@ def domain_group(name: str) -> click.Group:
     @group.command("train-generator", help=_help("train-generator", name))
     @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                   help="Run directory; an existing checkpoint there is resumed.")
-    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
+    @SET_OPTION
     @friendly_errors
     def train_generator(run_dir: Path, overrides: tuple[str, ...]) -> None:
         from stylediscover.domains import get_domain
@@ -102,7 +103,7 @@ def domain_group(name: str) -> click.Group:
     @group.command("train-predictor", help=_help("train-predictor", name))
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
                   help="Output .safetensors; held-out metrics go to the .json beside it.")
-    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a training option.")
+    @SET_OPTION
     @friendly_errors
     def train_predictor(out: Path, overrides: tuple[str, ...]) -> None:
         from stylediscover.domain_predictor import PredictorTrainConfig, train_predictor

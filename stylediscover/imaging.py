@@ -20,6 +20,14 @@ def hsv_to_rgb(h: torch.Tensor, s: float, v: torch.Tensor) -> torch.Tensor:
     return v.unsqueeze(-1) * (1 - s * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
 
 
+def pixel_centres(batch: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x, y [batch, side, side]: the centres of a side × side pixel grid as fractions of the image side (x to the
+    right, y downwards)."""
+    coords = (torch.arange(side, dtype=torch.float32) + 0.5) / side
+    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    return x.expand(batch, side, side), y.expand(batch, side, side)
+
+
 def grid(images: torch.Tensor, cols: int | None = None, pad: int = 2) -> torch.Tensor:
     """Tiles [B, C, H, W] in [-1, 1] row by row with `pad` white pixels between tiles and none around them."""
     picture = make_grid(images.detach().float().cpu(), nrow=cols or math.ceil(math.sqrt(len(images))), padding=pad,

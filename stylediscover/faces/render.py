@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from stylediscover.faces.factors import FACTOR_NAMES
-from stylediscover.imaging import hsv_to_rgb
+from stylediscover.imaging import hsv_to_rgb, pixel_centres
 
 SUPERSAMPLE = 4
 FACE_Y, FACE_RY, FACE_RX = 0.50, 0.30, 0.23   # face ellipse centre height and radii (before face_width)
@@ -99,9 +99,7 @@ def render(factors: torch.Tensor, resolution: int = 64) -> torch.Tensor:
     """factors [B, 13] (columns in FACTOR_NAMES order) → images [B, 3, resolution, resolution] in [-1, 1]."""
     f = dict(zip(FACTOR_NAMES, factors.float().unbind(dim=1)))
     b, n = factors.shape[0], resolution * SUPERSAMPLE
-    coords = (torch.arange(n, dtype=torch.float32) + 0.5) / n
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
-    x, y = x.expand(b, n, n), y.expand(b, n, n)
+    x, y = pixel_centres(b, n)
     view = lambda t: t.view(b, 1, 1)  # noqa: E731
     g = layout(f)
     tone = f["skin_tone"].view(b, 1)
@@ -139,9 +137,7 @@ def region_mask(factors: torch.Tensor, region: str, resolution: int = 64) -> tor
     other factors (features move with head_yaw; fringe and beard follow the face outline)."""
     f = dict(zip(FACTOR_NAMES, factors.float().unbind(dim=1)))
     b = factors.shape[0]
-    coords = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
-    x, y = x.expand(b, -1, -1), y.expand(b, -1, -1)
+    x, y = pixel_centres(b, resolution)
     g = layout(f)
     pad = 1.5 / resolution
     if REGIONS[region] is not None:

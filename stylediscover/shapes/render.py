@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from stylediscover.imaging import hsv_to_rgb
+from stylediscover.imaging import hsv_to_rgb, pixel_centres
 from stylediscover.shapes.factors import FACTOR_NAMES, sample_factors
 
 HORIZON = 0.55
@@ -72,9 +72,7 @@ def render(factors: torch.Tensor, resolution: int = 32) -> torch.Tensor:
     """factors [B, 6] (columns in FACTOR_NAMES order) → images [B, 3, resolution, resolution] in [-1, 1]."""
     f = dict(zip(FACTOR_NAMES, factors.float().unbind(dim=1)))
     b, n = factors.shape[0], resolution * SUPERSAMPLE
-    coords = (torch.arange(n, dtype=torch.float32) + 0.5) / n
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
-    x, y = x.expand(b, n, n), y.expand(b, n, n)
+    x, y = pixel_centres(b, n)
     view = lambda t: t.view(b, 1, 1)  # noqa: E731
     wall = y < HORIZON
     wall_value = 0.78 + 0.12 * (y / HORIZON)
