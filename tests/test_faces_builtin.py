@@ -2,6 +2,11 @@
 shipped `sweeps/faces.yaml` (made small by overrides), with local Ray and the embedded MLflow store."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -36,21 +41,31 @@ def test_shipped_generator_and_discriminator_have_the_domain_shape():
     assert [f.shape[-1] for f in features] == [64, 32, 16, 8, 4]
 
 
-def test_tiny_faces_sweep_end_to_end(tmp_path, ray_env):
-    from stylediscover.sweep.runner import run_sweep
-    from stylediscover.sweep.spec import load_spec
-
+def test_tiny_faces_sweep_end_to_end(tmp_path):
+    """`stylediscover sweep run sweeps/faces.yaml`, made small by --set, in a process of its own (its own local Ray
+    in a private temp folder)."""
     overrides = {"name": "faces-tiny", "storage_path": str(tmp_path / "store"), "num_samples": 2,
                  "base.steps": 2, "base.batch": 4, "base.pca_samples": 500, "base.checkpoint_every": 2,
                  "base.navigator.num_directions": 4, "base.eval.every": 2, "base.eval.validation_sets": 2,
                  "base.eval.grid_strengths": 3, "base.eval.metrics.samples": 4, "base.eval.metrics.batch": 4,
                  "selection.test_sets": 2, "selection.test_samples": 4}
-    spec = load_spec(ROOT / "sweeps" / "faces.yaml", overrides)
-    assert spec.base.generator == spec.base.predictor == spec.base.features.weights == "builtin:faces"
-    summary = run_sweep(spec)
+    args = [a for key, value in overrides.items() for a in ("--set", f"{key}={value}")]
+    ray_root = tempfile.mkdtemp(prefix="sd-ray-", dir="/tmp")  # short: Ray's socket paths are limited to 107 bytes
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": ray_root, "RAY_TMPDIR": ray_root,
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        run = subprocess.run([sys.executable, "-m", "stylediscover.cli", "sweep", "run",
+                              str(ROOT / "sweeps" / "faces.yaml"), *args], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=600)
+    finally:
+        shutil.rmtree(ray_root, ignore_errors=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    summary = json.loads((tmp_path / "store" / "faces-tiny" / "summary.json").read_text())
     export = Path(summary["export"])
     manifest = json.loads((export / "directions.json").read_text())
-    assert manifest["config"]["generator"] == "builtin:faces" and len(manifest["attributes"]) == len(FACES.factors)
+    assert manifest["config"]["generator"] == manifest["config"]["predictor"] == "builtin:faces"
+    assert manifest["config"]["features"]["weights"] == "builtin:faces"
+    assert len(manifest["attributes"]) == len(FACES.factors)
     assert (export / "traversal.png").exists() and (export / "attention.png").exists()
 
 
