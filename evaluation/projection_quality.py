@@ -30,8 +30,8 @@ from stylediscover.edit import ProjectionConfig, edit_response, project  # noqa:
 from stylediscover.features import FeatureConfig, load_features  # noqa: E402
 from stylediscover.generators import load_generator  # noqa: E402
 from stylediscover.predictor import load_predictor  # noqa: E402
+from stylediscover.shapes.domain import DOMAIN as SHAPES  # noqa: E402
 from stylediscover.shapes.factors import FACTORS  # noqa: E402
-from stylediscover.shapes.render import render_seeded  # noqa: E402
 
 FRESH_SEED = 424242
 
@@ -73,7 +73,7 @@ def main() -> None:
     generator = load_generator("builtin:shapes")
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor"))
     features = load_features(FeatureConfig())
-    targets, _ = render_seeded(args.n, FRESH_SEED, generator.resolution)
+    targets, _ = SHAPES.render_seeded(args.n, FRESH_SEED, generator.resolution)
     start = time.perf_counter()
     results = [project(generator, features, t[None], ProjectionConfig(steps=args.steps), progress=False)
                for t in targets]

@@ -13,8 +13,9 @@ import torch
 from stylediscover.builtin import resolve_builtin
 from stylediscover.metrics import head_responses
 from stylediscover.predictor import load_predictor
+from stylediscover.shapes.domain import DOMAIN as SHAPES
 from stylediscover.shapes.factors import FACTOR_NAMES
-from stylediscover.shapes.render import render, render_seeded
+from stylediscover.shapes.render import render
 
 CHANGES = {"object_scale": (0.3, 0.45), "object_x": (0.35, 0.65)}
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor"))
-    _, factors = render_seeded(args.n, args.seed)
+    _, factors = SHAPES.render_seeded(args.n, args.seed)
     print("change".ljust(26) + "".join(f"{n[:12]:>13}" for n in FACTOR_NAMES))
     for name, (low, high) in CHANGES.items():
         plus, minus = factors.clone(), factors.clone()

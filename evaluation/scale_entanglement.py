@@ -32,8 +32,8 @@ from stylediscover.generators import load_generator  # noqa: E402
 from stylediscover.heldout import factor_margins, heldout_seeds, validation_seeds  # noqa: E402
 from stylediscover.metrics import MetricsConfig, codes, head_changes, responses_of  # noqa: E402
 from stylediscover.predictor import load_predictor  # noqa: E402
+from stylediscover.shapes.domain import DOMAIN  # noqa: E402
 from stylediscover.shapes.factors import FACTOR_NAMES, SHAPES  # noqa: E402
-from stylediscover.shapes.render import render_seeded  # noqa: E402
 
 FIT_SEED, FIT_CODES = 4242, 6000
 EVAL_SEED, EVAL_CODES = 777, 1000
@@ -94,7 +94,7 @@ def generator_edits(generator, predictor, attributes: list[str]) -> list[str]:
 
 def confidence_rows(generator, predictor) -> list[str]:
     sources = {f"generated (ψ {psi})": generated(generator, EVAL_CODES, EVAL_SEED, psi) for psi in (0.5, 1.0)}
-    sources["renders"] = render_seeded(EVAL_CODES, EVAL_SEED, generator.resolution)[0]
+    sources["renders"] = DOMAIN.render_seeded(EVAL_CODES, EVAL_SEED, generator.resolution)[0]
     rows = []
     for name, images in sources.items():
         read = read_all(predictor, images)

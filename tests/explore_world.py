@@ -60,9 +60,9 @@ def corrupt_export(target: Path) -> Path:
 def render_png(path: Path, seed: int = 7) -> Path:
     """A 32 px render of the shapes domain (an image to upload and project)."""
     from stylediscover.imaging import grid, save_png
-    from stylediscover.shapes.render import render_seeded
+    from stylediscover.shapes.domain import DOMAIN as SHAPES
 
-    save_png(grid(render_seeded(1, seed=seed, resolution=32)[0]), path)
+    save_png(grid(SHAPES.render_seeded(1, seed=seed, resolution=32)[0]), path)
     return path
 
 

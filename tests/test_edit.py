@@ -13,14 +13,14 @@ from stylediscover.errors import InputError
 from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import load_generator
 from stylediscover.imaging import grid, save_png
-from stylediscover.shapes.render import render_seeded
+from stylediscover.shapes.domain import DOMAIN as SHAPES
 from stylediscover.trainer import train
 
 
 @pytest.fixture(scope="module")
 def render_png(tmp_path_factory):
     path = tmp_path_factory.mktemp("img") / "render.png"
-    save_png(grid(render_seeded(1, seed=7, resolution=16)[0]), path)
+    save_png(grid(SHAPES.render_seeded(1, seed=7, resolution=16)[0]), path)
     return path
 
 

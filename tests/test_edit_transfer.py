@@ -16,7 +16,7 @@ from stylediscover.edit import ProjectionConfig, edit_response, project
 from stylediscover.features import FeatureConfig, load_features
 from stylediscover.generators import load_generator
 from stylediscover.predictor import load_predictor
-from stylediscover.shapes.render import render_seeded
+from stylediscover.shapes.domain import DOMAIN as SHAPES
 
 EXPORT = Path(__file__).parents[1] / "evaluation" / "results" / "quickstart-best" / "directions.safetensors"
 UNSEEN_SEED = 987_654
@@ -25,7 +25,7 @@ UNSEEN_SEED = 987_654
 @pytest.fixture(scope="module")
 def projected():
     generator = load_generator("builtin:shapes")
-    target, _ = render_seeded(1, UNSEEN_SEED, generator.resolution)
+    target, _ = SHAPES.render_seeded(1, UNSEEN_SEED, generator.resolution)
     result = project(generator, load_features(FeatureConfig()), target, ProjectionConfig(steps=300), progress=False)
     return generator, result
 

@@ -13,8 +13,8 @@ from stylediscover.errors import InputError
 from stylediscover.imaging import grid, save_png
 from stylediscover.labels import FFHQ_ATTRIBUTES, ffhq_targets, read_csv_labels, read_ffhq_features
 from stylediscover.predictor import load_predictor
+from stylediscover.shapes.domain import DOMAIN as SHAPES
 from stylediscover.shapes.factors import FACTOR_NAMES
-from stylediscover.shapes.render import render_seeded
 
 FACE = {"smile": 0.9, "age": 31.0, "gender": "female",
         "headPose": {"pitch": 0.0, "roll": -2.1, "yaw": 10.3},
@@ -31,7 +31,7 @@ FACE = {"smile": 0.9, "age": 31.0, "gender": "female",
 def labelled(tmp_path_factory):
     """240 renders as PNG files with their factors in a CSV (hue columns as cos/sin-free numbers)."""
     root = tmp_path_factory.mktemp("labelled")
-    images, factors = render_seeded(240, seed=3, resolution=32)
+    images, factors = SHAPES.render_seeded(240, seed=3, resolution=32)
     rows = ["file," + ",".join(["object_scale", "object_x"])]
     for i, (img, f) in enumerate(zip(images, factors)):
         save_png(grid(img[None]), root / f"{i:05d}.png")
@@ -77,7 +77,7 @@ def test_train_small_predictor_from_csv(labelled, tmp_path):
     assert report["backbone"] == "small" and report["held_out"] == 24
     assert report["held_out_r2"]["object_x"] > 0.5
     model = load_predictor(out)
-    images, factors = render_seeded(8, seed=11, resolution=32)
+    images, factors = SHAPES.render_seeded(8, seed=11, resolution=32)
     x = model.read(model(images))["object_x"]
     assert x.shape == (8,) and torch.isfinite(x).all()
     assert np.corrcoef(x.numpy(), factors[:, FACTOR_NAMES.index("object_x")].numpy())[0, 1] > 0.5

@@ -6,13 +6,13 @@ from stylediscover.builtin import resolve_builtin
 from stylediscover.domain_predictor import evaluate
 from stylediscover.errors import InputError
 from stylediscover.predictor import load_predictor
+from stylediscover.shapes.domain import DOMAIN as SHAPES
 from stylediscover.shapes.factors import FACTORS
-from stylediscover.shapes.render import render_seeded
 
 
 def test_shipped_predictor_on_fresh_held_out_renders():
     predictor = load_predictor(resolve_builtin("builtin:shapes", "predictor"))
-    images, factors = render_seeded(600, seed=2026)
+    images, factors = SHAPES.render_seeded(600, seed=2026)
     quality = evaluate(predictor, FACTORS, images, factors)
     for name, value in quality.items():
         assert value >= (0.98 if name.endswith("accuracy") else 0.95), (name, value)

@@ -2,21 +2,22 @@
 
 import torch
 
-from stylediscover.shapes.factors import FACTOR_NAMES, FACTORS, sample_factors
-from stylediscover.shapes.render import FLOOR_LINE, HORIZON, render, render_seeded
+from stylediscover.shapes.domain import DOMAIN as SHAPES
+from stylediscover.shapes.factors import FACTOR_NAMES, FACTORS
+from stylediscover.shapes.render import FLOOR_LINE, HORIZON, render
 
 
 def test_deterministic_from_seed():
-    a_img, a_f = render_seeded(16, seed=5)
-    b_img, b_f = render_seeded(16, seed=5)
-    c_img, _ = render_seeded(16, seed=6)
+    a_img, a_f = SHAPES.render_seeded(16, seed=5)
+    b_img, b_f = SHAPES.render_seeded(16, seed=5)
+    c_img, _ = SHAPES.render_seeded(16, seed=6)
     assert torch.equal(a_img, b_img) and torch.equal(a_f, b_f)
     assert not torch.equal(a_img, c_img)
     assert a_img.shape == (16, 3, 32, 32) and a_img.min() >= -1 and a_img.max() <= 1
 
 
 def test_factor_ranges_and_sample_independence():
-    f = sample_factors(20_000, torch.Generator().manual_seed(0))
+    f = SHAPES.sample(20_000, torch.Generator().manual_seed(0))
     for i, factor in enumerate(FACTORS):
         if factor.kind == "categorical":
             counts = torch.bincount(f[:, i].long(), minlength=len(factor.classes)).float() / len(f)
@@ -40,7 +41,7 @@ def changed_pixels(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def test_each_factor_changes_only_its_own_region():
-    base = sample_factors(32, torch.Generator().manual_seed(1))
+    base = SHAPES.sample(32, torch.Generator().manual_seed(1))
     img = render(base)
     rows = torch.arange(32).view(1, 32, 1).float() + 0.5
     wall_rows = rows < HORIZON * 32 - 1
@@ -63,7 +64,7 @@ def test_each_factor_changes_only_its_own_region():
 
 
 def test_shapes_have_distinct_silhouettes():
-    base = sample_factors(1, torch.Generator().manual_seed(2)).repeat(4, 1)
+    base = SHAPES.sample(1, torch.Generator().manual_seed(2)).repeat(4, 1)
     base[:, FACTOR_NAMES.index("object_shape")] = torch.arange(4).float()
     base[:, FACTOR_NAMES.index("object_scale")] = 0.45
     img = render(base, resolution=64)

@@ -20,10 +20,7 @@ image (`stylediscover.faces.render.region_mask` gives its pixels for given facto
 | beard           | linear      | [0, 1]                   | beard   | hair over chin and jaw                   |
 """
 
-import torch
-
 from stylediscover.factors import Factor
-from stylediscover.factors import sample_factors as _sample
 
 GLASSES = ("none", "round", "square")
 FACTORS = (
@@ -43,7 +40,3 @@ FACTORS = (
 )
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
 
-
-def sample_factors(n: int, generator: torch.Generator) -> torch.Tensor:
-    """n independent draws, [n, len(FACTORS)] float32 (glasses holds the class index)."""
-    return _sample(FACTORS, n, generator)

@@ -14,10 +14,7 @@ Every factor is sampled independently and uniformly:
 Hues are compared on the circle (a predictor regresses cos/sin of 2π·hue).
 """
 
-import torch
-
 from stylediscover.factors import Factor
-from stylediscover.factors import sample_factors as _sample
 
 SHAPES = ("cube", "cylinder", "sphere", "cone")
 FACTORS = (
@@ -30,7 +27,3 @@ FACTORS = (
 )
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
 
-
-def sample_factors(n: int, generator: torch.Generator) -> torch.Tensor:
-    """n independent draws, [n, len(FACTORS)] float32 (object_shape holds the class index)."""
-    return _sample(FACTORS, n, generator)

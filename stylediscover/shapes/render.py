@@ -1,5 +1,6 @@
 """Procedural renderer of the embedded domain: a wall above a horizon, a floor below, one shaded object
-standing on the floor with its shadow. Vectorised over the batch; deterministic from a seed.
+standing on the floor with its shadow. Vectorised over the batch; seeded renders come from the domain
+(shapes.domain.DOMAIN.render_seeded).
 
 Image coordinates are fractions of the image side: x to the right, y downwards, both in [0, 1].
 Rendering is supersampled (`SUPERSAMPLE`× per axis) and box-filtered for anti-aliased edges.
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from stylediscover.imaging import hsv_to_rgb, pixel_centres
-from stylediscover.shapes.factors import FACTOR_NAMES, sample_factors
+from stylediscover.shapes.factors import FACTOR_NAMES
 
 HORIZON = 0.55
 FLOOR_LINE = 0.86
@@ -89,8 +90,3 @@ def render(factors: torch.Tensor, resolution: int = 32) -> torch.Tensor:
     img = F.avg_pool2d(img, SUPERSAMPLE)
     return img * 2 - 1
 
-
-def render_seeded(n: int, seed: int, resolution: int = 32, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """n renders and their factors, deterministic from seed: ([n, 3, R, R], [n, 6]); rendered `chunk` at a time."""
-    factors = sample_factors(n, torch.Generator().manual_seed(seed))
-    return torch.cat([render(part, resolution) for part in factors.split(chunk)]), factors
