@@ -40,9 +40,13 @@ def read_all(predictor: AttributePredictor, images: torch.Tensor) -> dict[str, t
 
 
 @torch.no_grad()
-def features_of(predictor: AttributePredictor, images: torch.Tensor) -> torch.Tensor:
-    """The predictor's shared features [N, hidden] (float64) of images [N, 3, H, W]."""
-    return torch.cat([predictor.features(chunk) for chunk in images.split(250)]).double()
+def features_and_readings(predictor: AttributePredictor,
+                          images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One pass of the predictor over images [N, 3, H, W]: its shared features [N, hidden] (float64) and its
+    readings per head, as read_all gives them."""
+    features = [predictor.features(chunk) for chunk in images.split(250)]
+    readings = [predictor.read(predictor.out(f)) for f in features]
+    return torch.cat(features).double(), {k: torch.cat([r[k] for r in readings]) for k in readings[0]}
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -107,15 +111,16 @@ def quality_report(domain: Domain, generator: Generator, predictor: AttributePre
     fake = generated(generator, n, seed)
     real, _ = domain.render_seeded(n, seed + 1, generator.resolution)
     baseline, _ = domain.render_seeded(n, seed + 2, generator.resolution)
-    rows = factor_checks(domain, read_all(predictor, fake), read_all(predictor, real))
-    real_features = features_of(predictor, real)
-    fd = frechet_distance(features_of(predictor, fake), real_features)
-    fd_base = frechet_distance(features_of(predictor, baseline), real_features)
+    fake_features, fake_readings = features_and_readings(predictor, fake)
+    real_features, real_readings = features_and_readings(predictor, real)
+    rows = factor_checks(domain, fake_readings, real_readings)
+    fd = frechet_distance(fake_features, real_features)
+    fd_base = frechet_distance(features_and_readings(predictor, baseline)[0], real_features)
     rows.append(_row("Fréchet distance, predictor features", fd, fd_base, f"≤ {FD_RATIO:g} × renders'",
                      fd <= FD_RATIO * fd_base))
     passed = all(r["ok"] for r in rows)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _histograms(domain, read_all(predictor, fake), read_all(predictor, real), out_dir / "histograms.png")
+    _histograms(domain, fake_readings, real_readings, out_dir / "histograms.png")
     save_png(torch.cat([grid(fake[:64], 8), grid(real[:64], 8)], dim=2), out_dir / "samples-vs-renders.png")
     report = {"passed": bool(passed), "n": n, "seed": seed, "command": command, "checks": rows}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
