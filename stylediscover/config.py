@@ -22,6 +22,7 @@ def default_device() -> torch.device:
 
 MAX_STEPS = 10_000_000
 MAX_BATCH = 4096
+Beta = Annotated[FiniteFloat, Field(ge=0, lt=1)]  # an Adam β
 
 
 class EvalConfig(BaseModel):
@@ -57,7 +58,7 @@ class TrainConfig(BaseModel):
                              "step's one graph; 0: automatic: on CPUs about 32k output pixels per pass (8 images at "
                              "64 px, 32 at 32 px), which keeps working sets in cache; on GPUs the whole pass")
     lr: FiniteFloat = Field(0.05, gt=0, le=100)
-    betas: tuple[Annotated[FiniteFloat, Field(ge=0, lt=1)], Annotated[FiniteFloat, Field(ge=0, lt=1)]] = (0.0, 0.99)
+    betas: tuple[Beta, Beta] = (0.0, 0.99)
     style_mixing_groups: int = Field(2, ge=1, le=64, description="contiguous layer groups with independent z")
     truncation_psi: FiniteFloat = Field(1.0, ge=0, le=2, description="truncation of the training codes")
     pca_samples: int = Field(100_000, ge=100, le=10_000_000)

@@ -48,10 +48,6 @@ class Domain:
     def factor_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.factors)
 
-    @property
-    def weights(self) -> Path:
-        return weights_dir(self.name)
-
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n independent factor draws [n, F]."""
         from stylediscover.factors import sample_factors
@@ -68,8 +64,8 @@ class Domain:
         return torch.cat([self.render(part, r) for part in factors.split(chunk)]), factors
 
     def factor_sheet(self, seed: int, columns: int = 7, resolution: int | None = None) -> torch.Tensor:
-        """One seeded face per row, each row sweeping one factor over its range (hues over the circle, classes
-        in turn) with the others fixed: [len(factors) · columns, 3, R, R]."""
+        """One row per factor, each sweeping that factor over its range (hues over the circle, classes in turn)
+        on the same seeded draw of the others: [len(factors) · columns, 3, R, R]."""
         import torch
 
         base = self.sample(1, torch.Generator().manual_seed(seed)).repeat(columns, 1)
